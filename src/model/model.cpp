@@ -1,0 +1,90 @@
+// Loading: config, weight source, per-family binding, RoPE tables.
+#include "model/model.h"
+
+#include <cmath>
+#include <numbers>
+
+#include "io/safetensors.h"
+#include "model/weight_binder.h"
+
+namespace nibble {
+
+Status WeightBinder::bind(const std::string& name, int64_t rows, int64_t cols, ops::WeightView& out) {
+  std::vector<int64_t> shape = rows > 0 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
+  NB_ASSIGN_OR_RETURN(TensorRef t, src_.get_shaped(name, shape));
+  out.dtype = t.dtype;
+  out.rows = rows > 0 ? rows : 1;
+  out.cols = cols;
+  out.data = t.data;
+  if (seen_.insert(name).second) {
+    stats_.n_params += t.numel();
+    stats_.n_bytes += t.nbytes;
+    stats_.params_by_dtype[std::string(dtype_name(t.dtype))] += t.numel();
+  }
+  return Status::ok();
+}
+
+std::vector<float> rope_inv_freq(const RopeConfig& rope, int head_dim) {
+  const int half = head_dim / 2;
+  std::vector<float> out(half);
+  for (int i = 0; i < half; ++i) {
+    // transformers: 1 / theta^(2i / d), computed in fp32 there; double here, rounded once.
+    double f = 1.0 / std::pow(rope.theta, 2.0 * i / head_dim);
+    switch (rope.type) {
+      case RopeType::kDefault:
+        break;
+      case RopeType::kLinear:
+        f /= rope.factor;
+        break;
+      case RopeType::kLlama3: {
+        // Llama 3.1: long wavelengths divided by `factor`, short ones kept, a smooth blend
+        // between high_freq_wavelen and low_freq_wavelen.
+        const double low_wavelen = rope.original_max_position / rope.low_freq_factor;
+        const double high_wavelen = rope.original_max_position / rope.high_freq_factor;
+        const double wavelen = 2 * std::numbers::pi / f;
+        if (wavelen > low_wavelen) {
+          f /= rope.factor;
+        } else if (wavelen >= high_wavelen) {
+          const double smooth = (rope.original_max_position / wavelen - rope.low_freq_factor) /
+                                (rope.high_freq_factor - rope.low_freq_factor);
+          f = (1 - smooth) * f / rope.factor + smooth * f;
+        }
+        break;
+      }
+    }
+    out[i] = static_cast<float>(f);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr<TensorSource> source) {
+  std::unique_ptr<Model> m(new Model());
+  m->config_ = std::move(config);
+  m->source_ = std::move(source);
+  WeightBinder binder(*m->source_, m->stats_);
+  switch (m->config_.family) {
+    case ArchFamily::kLlama:
+      NB_TRY(bind_llama_family(m->config_, binder, m->w_));
+      break;
+    case ArchFamily::kGemma3:
+      NB_TRY(bind_gemma3(m->config_, binder, m->w_));
+      break;
+  }
+  for (const auto& layer : m->config_.layers)
+    m->inv_freq_.push_back(rope_inv_freq(layer.rope, m->config_.head_dim));
+  return m;
+}
+
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir) {
+  NB_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
+  NB_ASSIGN_OR_RETURN(auto source, SafetensorsSource::open_dir(dir));
+  return create(std::move(config), std::move(source));
+}
+
+std::unique_ptr<KvCache> Model::make_cache(int n_tokens, int block_size) const {
+  ops::KvLayout layout{block_size, config_.n_kv_heads, config_.head_dim};
+  const int n_blocks = (n_tokens + block_size - 1) / block_size;
+  return std::make_unique<KvCache>(config_.n_layers, n_blocks, layout);
+}
+
+}  // namespace nibble

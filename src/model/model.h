@@ -1,0 +1,81 @@
+// A loaded decoder-only transformer. One class serves every supported architecture: the
+// families differ in weight names and in switches of ModelConfig, not in code paths.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "io/model_config.h"
+#include "io/tensor_source.h"
+#include "kv/kv_cache.h"
+#include "model/batch.h"
+#include "ops/ops.h"
+
+namespace nibble {
+
+struct LayerWeights {
+  ops::WeightView attn_norm;                 // [hidden]
+  ops::WeightView q, k, v, o;                // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+  ops::WeightView q_bias, k_bias, v_bias;    // [q_dim], [kv_dim] (attention_bias)
+  ops::WeightView q_norm, k_norm;            // [head_dim] (qk_norm)
+  ops::WeightView post_attn_norm;            // [hidden] (sandwich_norms)
+  ops::WeightView ffn_norm;                  // [hidden]
+  ops::WeightView gate, up, down;            // [inter, hidden] x2, [hidden, inter]
+  ops::WeightView post_ffn_norm;             // [hidden] (sandwich_norms)
+};
+
+struct ModelWeights {
+  ops::WeightView embed;       // [vocab, hidden]
+  ops::WeightView final_norm;  // [hidden]
+  ops::WeightView lm_head;     // [vocab, hidden]; the embedding when tied
+  std::vector<LayerWeights> layers;
+};
+
+// What binding saw: for `nibble info`.
+struct WeightStats {
+  uint64_t n_params = 0;
+  uint64_t n_bytes = 0;
+  std::map<std::string, uint64_t> params_by_dtype;
+};
+
+class Model {
+ public:
+  // DIR holds config.json (+ generation_config.json) and safetensors weights.
+  static Result<std::unique_ptr<Model>> load(const std::string& dir);
+  // Any weight source, e.g. random weights for benchmarks.
+  static Result<std::unique_ptr<Model>> create(ModelConfig config, std::unique_ptr<TensorSource> source);
+
+  const ModelConfig& config() const { return config_; }
+  const WeightStats& stats() const { return stats_; }
+
+  // A cache sized for `n_tokens` positions in total across sequences.
+  std::unique_ptr<KvCache> make_cache(int n_tokens, int block_size = 16) const;
+
+  // Runs the batch; logits: [batch.n_logit_rows(), vocab] fp32, rows in sequence order.
+  // Advances nothing: the caller updates each BlockTable's n_tokens.
+  Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const;
+
+ private:
+  Model() = default;
+  void forward_layer(int l, const ForwardBatch& batch, KvCache& kv, std::span<const ops::AttnSeq> attn_seqs,
+                     std::vector<float>& x) const;
+
+  ModelConfig config_;
+  std::unique_ptr<TensorSource> source_;  // owns the memory the weights point into
+  ModelWeights w_;
+  WeightStats stats_;
+  std::vector<std::vector<float>> inv_freq_;  // [n_layers][head_dim / 2]
+};
+
+// Per-family weight binding (model/llama.cpp, model/gemma3.cpp).
+class WeightBinder;
+Status bind_llama_family(const ModelConfig& c, WeightBinder& b, ModelWeights& w);
+Status bind_gemma3(const ModelConfig& c, WeightBinder& b, ModelWeights& w);
+
+// RoPE inverse frequencies for one layer's rope configuration.
+std::vector<float> rope_inv_freq(const RopeConfig& rope, int head_dim);
+
+}  // namespace nibble
