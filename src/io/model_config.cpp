@@ -165,6 +165,8 @@ Result<ModelConfig> parse_model_config(const json& j, const std::string& where) 
   NB_ASSIGN_OR_RETURN(c.tie_word_embeddings, r.opt_bool("tie_word_embeddings", tie_default));
   c.dtype = r.opt_str("torch_dtype", r.opt_str("dtype", "bfloat16"));
   NB_ASSIGN_OR_RETURN(c.bos_token_id, r.opt_int("bos_token_id", -1));
+  if (j.contains("quantization_config") && j["quantization_config"].is_object())
+    c.quantization_config = j["quantization_config"].dump();
   if (j.contains("eos_token_id")) NB_TRY(parse_eos(j["eos_token_id"], c.eos_token_ids, where));
 
   // Attention variants. Qwen2 always has q/k/v biases; others say so with attention_bias.

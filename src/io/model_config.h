@@ -60,6 +60,7 @@ struct ModelConfig {
   int sliding_window = 0;       // 0 = no sliding layers
   std::vector<LayerConfig> layers;  // [n_layers]
 
+  std::string quantization_config;  // config.json's quantization_config as JSON text; "" if none
   std::string dtype = "bfloat16";   // config "torch_dtype"/"dtype": informational
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;

@@ -10,6 +10,19 @@
 namespace nibble {
 
 Status WeightBinder::bind(const std::string& name, int64_t rows, int64_t cols, ops::WeightView& out) {
+  if (quant_ && rows > 0) {
+    NB_ASSIGN_OR_RETURN(std::unique_ptr<QuantWeight> q, quant_->load(src_, name, rows, cols));
+    if (q) {
+      out = ops::WeightView{DType::kF32, rows, cols, nullptr, q.get()};
+      if (seen_.insert(name).second) {
+        stats_.n_params += rows * cols;
+        stats_.n_bytes += q->nbytes();
+        stats_.params_by_dtype[q->format_name()] += rows * cols;
+      }
+      owned_.push_back(std::move(q));
+      return Status::ok();
+    }
+  }
   std::vector<int64_t> shape = rows > 0 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{cols};
   NB_ASSIGN_OR_RETURN(TensorRef t, src_.get_shaped(name, shape));
   out.dtype = t.dtype;
@@ -61,7 +74,8 @@ Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr
   std::unique_ptr<Model> m(new Model());
   m->config_ = std::move(config);
   m->source_ = std::move(source);
-  WeightBinder binder(*m->source_, m->stats_);
+  NB_ASSIGN_OR_RETURN(auto quant, make_quant_loader(m->config_.quantization_config, "config.json"));
+  WeightBinder binder(*m->source_, quant.get(), m->quant_weights_, m->stats_);
   switch (m->config_.family) {
     case ArchFamily::kLlama:
       NB_TRY(bind_llama_family(m->config_, binder, m->w_));

@@ -65,6 +65,7 @@ class Model {
 
   ModelConfig config_;
   std::unique_ptr<TensorSource> source_;  // owns the memory the weights point into
+  std::vector<std::unique_ptr<QuantWeight>> quant_weights_;  // quantized weights, if any
   ModelWeights w_;
   WeightStats stats_;
   std::vector<std::vector<float>> inv_freq_;  // [n_layers][head_dim / 2]

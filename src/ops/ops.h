@@ -8,17 +8,20 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "quant/quant_weight.h"
 
 namespace nibble::ops {
 
-// A matrix as stored in the checkpoint: [rows, cols] row-major, f32, f16 or bf16. A linear
-// layer's weight is [out_features, in_features]; a vector (norm weight, bias) has rows == 1.
+// A matrix as stored in the checkpoint: [rows, cols] row-major, f32, f16 or bf16, or a
+// quantized matrix (quant != nullptr; data unused). A linear layer's weight is
+// [out_features, in_features]; a vector (norm weight, bias) has rows == 1.
 struct WeightView {
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
   const void* data = nullptr;
-  bool empty() const { return data == nullptr; }
+  const QuantWeight* quant = nullptr;
+  bool empty() const { return data == nullptr && quant == nullptr; }
 };
 
 // Widens row `r` of w into out[0..cols).

@@ -9,6 +9,10 @@ namespace nibble::ops {
 
 void load_row(const WeightView& w, int64_t r, float* out) {
   const int64_t n = w.cols;
+  if (w.quant) {
+    w.quant->dequant_row(r, out);
+    return;
+  }
   switch (w.dtype) {
     case DType::kF32:
       std::memcpy(out, static_cast<const float*>(w.data) + r * n, n * sizeof(float));
