@@ -23,6 +23,9 @@ struct RopeConfig {
   double low_freq_factor = 1.0;   // llama3
   double high_freq_factor = 4.0;  // llama3
   double original_max_position = 8192;  // llama3
+  // Per-frequency divisors (GGUF's rope_freqs.weight, how llama.cpp stores Llama 3.1 scaling):
+  // empty, or [head_dim / 2] applied on top of `type`.
+  std::vector<float> freq_factors;
 };
 
 enum class Activation { kSilu, kGeluTanh };

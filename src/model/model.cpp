@@ -4,7 +4,10 @@
 #include <cmath>
 #include <numbers>
 
+#include <filesystem>
+
 #include "io/safetensors.h"
+#include "model/gguf_loader.h"
 #include "model/weight_binder.h"
 
 namespace nibble {
@@ -65,16 +68,20 @@ std::vector<float> rope_inv_freq(const RopeConfig& rope, int head_dim) {
         break;
       }
     }
+    if (!rope.freq_factors.empty()) f /= rope.freq_factors[i];
     out[i] = static_cast<float>(f);
   }
   return out;
 }
 
-Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr<TensorSource> source) {
+Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr<TensorSource> source,
+                                             std::unique_ptr<QuantLoader> quant) {
   std::unique_ptr<Model> m(new Model());
   m->config_ = std::move(config);
   m->source_ = std::move(source);
-  NB_ASSIGN_OR_RETURN(auto quant, make_quant_loader(m->config_.quantization_config, "config.json"));
+  if (!quant) {
+    NB_ASSIGN_OR_RETURN(quant, make_quant_loader(m->config_.quantization_config, "config.json"));
+  }
   WeightBinder binder(*m->source_, quant.get(), m->quant_weights_, m->stats_);
   switch (m->config_.family) {
     case ArchFamily::kLlama:
@@ -90,6 +97,13 @@ Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr
 }
 
 Result<std::unique_ptr<Model>> Model::load(const std::string& dir) {
+  if (dir.ends_with(".gguf") && !std::filesystem::is_directory(dir)) {
+    NB_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(dir));
+    NB_ASSIGN_OR_RETURN(ModelConfig config, config_from_gguf(file));
+    auto source = std::make_unique<GgufSource>(std::move(file), config);
+    auto quant = source->quant_loader();
+    return create(std::move(config), std::move(source), std::move(quant));
+  }
   NB_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   NB_ASSIGN_OR_RETURN(auto source, SafetensorsSource::open_dir(dir));
   return create(std::move(config), std::move(source));

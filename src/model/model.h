@@ -13,6 +13,7 @@
 #include "kv/kv_cache.h"
 #include "model/batch.h"
 #include "ops/ops.h"
+#include "quant/quant_loader.h"
 
 namespace nibble {
 
@@ -43,10 +44,13 @@ struct WeightStats {
 
 class Model {
  public:
-  // DIR holds config.json (+ generation_config.json) and safetensors weights.
-  static Result<std::unique_ptr<Model>> load(const std::string& dir);
-  // Any weight source, e.g. random weights for benchmarks.
-  static Result<std::unique_ptr<Model>> create(ModelConfig config, std::unique_ptr<TensorSource> source);
+  // PATH is a folder with config.json (+ generation_config.json) and safetensors weights, or
+  // a .gguf file.
+  static Result<std::unique_ptr<Model>> load(const std::string& path);
+  // Any weight source, e.g. random weights for benchmarks. `quant` builds the matrices the
+  // source stores quantized; by default the one config.quantization_config names.
+  static Result<std::unique_ptr<Model>> create(ModelConfig config, std::unique_ptr<TensorSource> source,
+                                               std::unique_ptr<QuantLoader> quant = nullptr);
 
   const ModelConfig& config() const { return config_; }
   const WeightStats& stats() const { return stats_; }
