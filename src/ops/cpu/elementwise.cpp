@@ -3,6 +3,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "ops/ops.h"
 
 namespace nibble::ops {
@@ -19,11 +23,15 @@ void load_row(const WeightView& w, int64_t r, float* out) {
       break;
     case DType::kBF16: {
       const uint16_t* src = static_cast<const uint16_t*>(w.data) + r * n;
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) {
-        uint32_t u = static_cast<uint32_t>(src[i]) << 16;
-        std::memcpy(&out[i], &u, 4);
+      int64_t i = 0;
+#if defined(__AVX2__)
+      // 8 at a time: zero-extend to 32 bits and shift into the high half.
+      for (; i + 8 <= n; i += 8) {
+        const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_slli_epi32(wide, 16));
       }
+#endif
+      for (; i < n; ++i) out[i] = bf16_to_f32(src[i]);
       break;
     }
     case DType::kF16: {
