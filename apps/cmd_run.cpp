@@ -1,0 +1,206 @@
+// nibble run: generate text, streaming, from a prompt or as a multi-turn chat.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "runtime/model_bundle.h"
+#include "runtime/session.h"
+
+namespace nibble::app {
+namespace {
+
+struct Options {
+  std::string model;
+  std::string prompt;
+  std::string system;
+  bool chat = false;
+  int n = 256;
+  int ctx = 0;
+  float temp = 0.8f;
+  int top_k = 40;
+  float top_p = 0.95f;
+  float min_p = 0.05f;
+  float repeat_penalty = 1.0f;
+  int repeat_last_n = 64;
+  int64_t seed = -1;
+  std::vector<std::string> stop;
+  bool json = false;
+};
+
+// Streams generated text to stdout, holding back any tail that could still become a stop
+// string, and cutting the text where a stop string appears.
+class StopStreamer {
+ public:
+  StopStreamer(const Tokenizer& tok, const std::vector<std::string>& stops, bool echo)
+      : decode_(tok, /*skip_special_tokens=*/true), stops_(stops), echo_(echo) {}
+
+  // False once a stop string has appeared.
+  bool push(int32_t id) {
+    pending_ += decode_.step(id);
+    for (const auto& s : stops_) {
+      if (s.empty()) continue;
+      if (auto at = pending_.find(s); at != std::string::npos) {
+        emit(pending_.substr(0, at));
+        pending_.clear();
+        return false;
+      }
+    }
+    // Keep back the longest suffix that is a prefix of some stop string.
+    size_t hold = 0;
+    for (const auto& s : stops_)
+      for (size_t k = std::min(s.size() - 1, pending_.size()); k > hold; --k)
+        if (pending_.compare(pending_.size() - k, k, s, 0, k) == 0) {
+          hold = k;
+          break;
+        }
+    emit(pending_.substr(0, pending_.size() - hold));
+    pending_.erase(0, pending_.size() - hold);
+    return true;
+  }
+  void finish() {
+    emit(pending_);
+    pending_.clear();
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  void emit(const std::string& s) {
+    if (s.empty()) return;
+    text_ += s;
+    if (echo_) {
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      std::fflush(stdout);
+    }
+  }
+  DecodeStream decode_;
+  const std::vector<std::string>& stops_;
+  bool echo_;
+  std::string pending_, text_;
+};
+
+Result<std::vector<int32_t>> chat_prompt(const ModelBundle& b, const nlohmann::ordered_json& messages) {
+  if (!b.chat_templates) return Status::not_found("{}: --chat needs a chat template and the model has none", b.path);
+  ChatRequest req;
+  req.messages = messages;
+  req.add_generation_prompt = true;
+  NB_ASSIGN_OR_RETURN(std::string text, apply_chat_template(*b.chat_templates, req));
+  // As transformers' apply_chat_template(tokenize=True): the template writes its own specials.
+  return b.tokenizer.encode(text, /*add_special_tokens=*/false);
+}
+
+struct TurnResult {
+  GenerateResult gen;
+  std::string text;
+};
+
+Result<TurnResult> run_turn(const ModelBundle& b, Session& session, const std::vector<int32_t>& prompt,
+                            const Options& o, bool echo) {
+  GenerateOptions g;
+  g.max_new_tokens = o.n;
+  g.sampling = {o.temp, o.top_k, o.top_p, o.min_p, o.repeat_penalty, o.repeat_last_n,
+                o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}()};
+  StopStreamer streamer(b.tokenizer, o.stop, echo);
+  auto r = session.generate(prompt, g, [&](int32_t id) { return streamer.push(id); });
+  if (!r) return r.status();
+  streamer.finish();
+  return TurnResult{std::move(*r), streamer.text()};
+}
+
+void print_json(const TurnResult& t) {
+  const auto& g = t.gen;
+  nlohmann::json j = {{"text", t.text},
+                      {"tokens", g.tokens},
+                      {"prompt_tokens", g.prompt_tokens},
+                      {"generated_tokens", g.tokens.size()},
+                      {"prefill_tok_per_s", g.prefill_seconds > 0 ? g.prefilled_tokens / g.prefill_seconds : 0.0},
+                      {"decode_tok_per_s", g.decode_seconds > 0 ? g.tokens.size() / g.decode_seconds : 0.0},
+                      {"stop_reason", std::string(stop_reason_name(g.stop))}};
+  std::printf("\n%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+}
+
+int run(Options o) {
+  if (o.model.empty()) {
+    o.model = default_model_path();
+    if (access(o.model.c_str(), R_OK) != 0)
+      return report_error(Status::not_found(
+          "no model given (-m) and the bundled model is not at {}: run `make demo` or tools/fetch_model.sh", o.model));
+  }
+  auto bundle = load_model_bundle(o.model);
+  if (!bundle) return report_error(bundle.status());
+  Session session(*bundle->model, o.ctx);
+
+  const bool interactive = o.prompt.empty() && isatty(STDIN_FILENO);
+  if (!interactive) {
+    if (o.prompt.empty()) o.prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
+    Result<std::vector<int32_t>> prompt = Status::internal("unset");
+    if (o.chat) {
+      nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+      if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+      messages.push_back({{"role", "user"}, {"content", o.prompt}});
+      prompt = chat_prompt(*bundle, messages);
+    } else {
+      prompt = bundle->tokenizer.encode(o.prompt, /*add_special_tokens=*/true);
+    }
+    if (!prompt) return report_error(prompt.status());
+    auto turn = run_turn(*bundle, session, *prompt, o, /*echo=*/true);
+    if (!turn) return report_error(turn.status());
+    if (o.json) print_json(*turn);
+    else std::printf("\n");
+    return 0;
+  }
+
+  // Multi-turn chat on a terminal: the conversation is re-rendered each turn and the session
+  // reuses the cached prefix, so only the new turn is prefilled.
+  if (!bundle->chat_templates) return report_error(Status::not_found("{}: chat needs a chat template", o.model));
+  std::fprintf(stderr, "nibble: chatting with %s (empty line or Ctrl-D to quit)\n", o.model.c_str());
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
+  std::string line;
+  while (true) {
+    std::fprintf(stderr, "\n> ");
+    if (!std::getline(std::cin, line) || line.empty()) break;
+    messages.push_back({{"role", "user"}, {"content", line}});
+    auto prompt = chat_prompt(*bundle, messages);
+    if (!prompt) return report_error(prompt.status());
+    auto turn = run_turn(*bundle, session, *prompt, o, /*echo=*/true);
+    if (!turn) {
+      report_error(turn.status());
+      messages.erase(messages.end() - 1);  // keep the conversation usable
+      continue;
+    }
+    std::printf("\n");
+    messages.push_back({{"role", "assistant"}, {"content", turn->text}});
+  }
+  return 0;
+}
+
+const bool registered = register_command({
+    "run", "Generate text from a prompt, or chat (the bundled model when -m is not given)",
+    [](CLI::App& sub) {
+      auto o = std::make_shared<Options>();
+      sub.add_option("-m,--model", o->model, "model folder or .gguf file (default: the bundled model)");
+      sub.add_option("-p,--prompt", o->prompt, "prompt (default: stdin; an interactive chat on a terminal)");
+      sub.add_flag("--chat", o->chat, "apply the model's chat template to the prompt");
+      sub.add_option("--system", o->system, "system message for --chat");
+      sub.add_option("-n,--n-predict", o->n, "tokens to generate at most")->capture_default_str();
+      sub.add_option("--ctx", o->ctx, "context size in tokens (default: the model's)");
+      sub.add_option("--temp", o->temp, "temperature; 0 = greedy")->capture_default_str();
+      sub.add_option("--top-k", o->top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
+      sub.add_option("--top-p", o->top_p, "keep the smallest set with this much probability")->capture_default_str();
+      sub.add_option("--min-p", o->min_p, "drop tokens below this fraction of the top one")->capture_default_str();
+      sub.add_option("--repeat-penalty", o->repeat_penalty, "penalty for tokens already seen; 1 = off")->capture_default_str();
+      sub.add_option("--repeat-last-n", o->repeat_last_n, "tokens the penalty looks back over; -1 = all")->capture_default_str();
+      sub.add_option("--seed", o->seed, "random seed (default: random)");
+      sub.add_option("--stop", o->stop, "stop when this text appears (repeatable)");
+      sub.add_flag("--json", o->json, "end with one JSON record: tokens, speeds, stop reason");
+      return [o] { return run(*o); };
+    }});
+
+}  // namespace
+}  // namespace nibble::app

@@ -1,0 +1,108 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace nibble {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+}  // namespace
+
+std::string_view stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kEos: return "eos";
+    case StopReason::kLength: return "length";
+    case StopReason::kCallback: return "stop";
+    case StopReason::kContext: return "context";
+  }
+  return "?";
+}
+
+Session::Session(const Model& model, int context)
+    : model_(model), context_(context > 0 ? std::min(context, model.config().max_position_embeddings)
+                                          : model.config().max_position_embeddings) {
+  kv_ = model_.make_cache(context_);
+}
+
+void Session::truncate(int n) {
+  if (n >= static_cast<int>(tokens_.size())) return;
+  const int bs = kv_->block_size();
+  const size_t keep_blocks = (n + bs - 1) / bs;
+  while (table_.blocks.size() > keep_blocks) {
+    kv_->pool().release(table_.blocks.back());
+    table_.blocks.pop_back();
+  }
+  table_.n_tokens = n;
+  tokens_.resize(n);
+}
+
+Status Session::prefill(std::span<const int32_t> tokens, int chunk, std::vector<float>& last_logits) {
+  for (size_t start = 0; start < tokens.size(); start += chunk) {
+    const auto part = tokens.subspan(start, std::min<size_t>(chunk, tokens.size() - start));
+    const int pos = table_.n_tokens;
+    NB_TRY(kv_->reserve(table_, pos + static_cast<int>(part.size())));
+    ForwardBatch batch;
+    batch.add(part, pos, table_, kv_->block_size(), /*all_logits=*/false);
+    NB_TRY(model_.forward(batch, *kv_, last_logits));
+    table_.n_tokens += static_cast<int>(part.size());
+    tokens_.insert(tokens_.end(), part.begin(), part.end());
+  }
+  return Status::ok();
+}
+
+Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const GenerateOptions& o,
+                                         const std::function<bool(int32_t)>& on_token) {
+  if (prompt.empty()) return Status::invalid("the prompt is empty");
+  if (static_cast<int>(prompt.size()) >= context_)
+    return Status::invalid("the prompt is {} tokens, longer than the context of {} tokens", prompt.size(), context_);
+  const int vocab = model_.config().vocab_size;
+  for (int32_t t : prompt)
+    if (t < 0 || t >= vocab) return Status::invalid("prompt token {} is outside the vocabulary [0, {})", t, vocab);
+
+  // Keep the cached prefix the new prompt shares, less one token: its logits are needed.
+  size_t common = 0;
+  while (common < tokens_.size() && common < prompt.size() && tokens_[common] == prompt[common]) ++common;
+  common = std::min(common, prompt.size() - 1);
+  truncate(static_cast<int>(common));
+
+  GenerateResult r;
+  r.prompt_tokens = static_cast<int>(prompt.size());
+  r.prefilled_tokens = static_cast<int>(prompt.size() - common);
+  std::vector<float> logits;
+  auto t0 = Clock::now();
+  if (Status s = prefill(prompt.subspan(common), std::max(1, o.prefill_chunk), logits); !s) {
+    truncate(static_cast<int>(common));  // leave the session usable
+    return s;
+  }
+  r.prefill_seconds = since(t0);
+
+  Sampler sampler(o.sampling);
+  const auto& eos = model_.config().eos_token_ids;
+  t0 = Clock::now();
+  for (int i = 0; i < o.max_new_tokens; ++i) {
+    const int32_t next = sampler.sample(logits, tokens_);
+    r.tokens.push_back(next);
+    if (o.stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
+      r.stop = StopReason::kEos;
+      break;
+    }
+    if (on_token && !on_token(next)) {
+      r.stop = StopReason::kCallback;
+      break;
+    }
+    if (i + 1 == o.max_new_tokens) break;
+    if (table_.n_tokens + 1 >= context_) {
+      r.stop = StopReason::kContext;
+      break;
+    }
+    const int32_t one[1] = {next};
+    if (Status s = prefill(one, 1, logits); !s) return s;
+  }
+  // The last sampled token is not in the cache yet; the next turn's prompt will carry it.
+  r.decode_seconds = since(t0);
+  return r;
+}
+
+}  // namespace nibble
