@@ -6,11 +6,17 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config git xz-utils python
   nlohmann-json3-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libpcre2-dev libicu-dev libcpp-httplib-dev
 
-.PHONY: deps build test demo clean
+FUZZ_SECONDS ?= 60
+FUZZ_PACKAGES := clang-14 libclang-rt-14-dev libomp-14-dev
+
+.PHONY: deps build test demo fuzz clean
 
 # Installs only what is missing, so a second run costs nothing and needs no network.
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+install-packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -29,6 +35,12 @@ test: build
 
 demo: build
 	@./tools/demo.sh $(BUILD_DIR)/bin/nibble
+
+# Every libFuzzer target (tests/fuzz/fuzz_*.cpp), built with clang and sanitizers, run for
+# FUZZ_SECONDS each.
+fuzz:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
+	JOBS=$(JOBS) ./tools/run_fuzzers.sh $(FUZZ_SECONDS) $(BUILD_DIR)-fuzz
 
 clean:
 	rm -rf $(BUILD_DIR)
