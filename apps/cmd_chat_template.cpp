@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "runtime/model_bundle.h"
 #include "template/chat_template_loader.h"
 
 namespace nibble::app {
@@ -54,7 +55,7 @@ Result<ChatRequest> parse_request(const std::string& text, bool add_generation_p
 }
 
 int run_chat_template(const ChatTemplateArgs& a) {
-  auto set = load_chat_templates(a.model);
+  auto set = load_chat_templates_any(a.model);  // a folder, tokenizer_config.json or a .gguf
   if (!set) return report_error(set.status());
   auto req = parse_request(read_all_stdin(), !a.no_generation_prompt);
   if (!req) return report_error(req.status());

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "runtime/model_bundle.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nibble::app {
@@ -60,7 +61,7 @@ void report_timing(const Tokenizer& tok, const std::string& text, const Tokenize
 }
 
 int run_tokenize(const TokenizeArgs& a) {
-  auto tok = Tokenizer::from_json_file(a.model);
+  auto tok = load_tokenizer(a.model);  // a folder, a tokenizer.json or a .gguf
   if (!tok) return report_error(tok.status());
   std::string text = read_stdin();
   if (a.repeat > 0) report_timing(tok.value(), text, a);
@@ -76,7 +77,7 @@ int run_tokenize(const TokenizeArgs& a) {
 }
 
 int run_detokenize(const TokenizeArgs& a) {
-  auto tok = Tokenizer::from_json_file(a.model);
+  auto tok = load_tokenizer(a.model);  // a folder, a tokenizer.json or a .gguf
   if (!tok) return report_error(tok.status());
   std::string in = read_stdin();
   nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
