@@ -38,7 +38,7 @@ std::optional<DType> dtype_from_safetensors(std::string_view s) {
   return std::nullopt;
 }
 
-float f16_to_f32(uint16_t h) {
+float f16_to_f32_soft(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;

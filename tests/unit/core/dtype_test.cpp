@@ -60,3 +60,19 @@ TEST(DType, SafetensorsNames) {
 
 }  // namespace
 }  // namespace nibble
+
+namespace nibble {
+namespace {
+// The hardware path (F16C) and the portable one agree on every half value.
+TEST(DType, F16HardwareAndSoftwareAgree) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float a = f16_to_f32(static_cast<uint16_t>(h)), b = f16_to_f32_soft(static_cast<uint16_t>(h));
+    if (std::isnan(b)) {
+      EXPECT_TRUE(std::isnan(a));
+      continue;
+    }
+    EXPECT_EQ(std::memcmp(&a, &b, 4), 0) << h;
+  }
+}
+}  // namespace
+}  // namespace nibble
