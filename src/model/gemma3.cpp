@@ -1,37 +1,23 @@
 // Gemma 3 (text) weight binding: four norms per block (input, post_attention,
-// pre_feedforward, post_feedforward), q/k norms, tied embeddings. The (1 + w) norms, the
-// embedding scale, GeLU-tanh, sliding layers and softcaps are switches in ModelConfig.
+// pre_feedforward, post_feedforward) around the shared attention and MLP. The (1 + w) norms,
+// the embedding scale, GeLU-tanh, sliding layers and softcaps are switches in ModelConfig.
 #include "model/model.h"
 #include "model/weight_binder.h"
 
 namespace nibble {
 
 Status bind_gemma3(const ModelConfig& c, WeightBinder& b, ModelWeights& w) {
-  const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), f = c.intermediate_size;
-  NB_TRY(b.bind("model.embed_tokens.weight", c.vocab_size, h, w.embed));
+  const int64_t h = c.hidden_size;
+  NB_TRY(bind_ends(c, b, w));
   w.layers.resize(c.n_layers);
   for (int i = 0; i < c.n_layers; ++i) {
     const std::string p = fmt::format("model.layers.{}.", i);
     LayerWeights& L = w.layers[i];
-    NB_TRY(b.bind(p + "input_layernorm.weight", 0, h, L.attn_norm));
-    NB_TRY(b.bind(p + "self_attn.q_proj.weight", q, h, L.q));
-    NB_TRY(b.bind(p + "self_attn.k_proj.weight", kv, h, L.k));
-    NB_TRY(b.bind(p + "self_attn.v_proj.weight", kv, h, L.v));
-    NB_TRY(b.bind(p + "self_attn.o_proj.weight", h, q, L.o));
-    NB_TRY(b.bind(p + "self_attn.q_norm.weight", 0, c.head_dim, L.q_norm));
-    NB_TRY(b.bind(p + "self_attn.k_norm.weight", 0, c.head_dim, L.k_norm));
+    NB_TRY(bind_attention(c, b, p, L));  // Gemma 3 always has q/k norms: qk_norm is set
     NB_TRY(b.bind(p + "post_attention_layernorm.weight", 0, h, L.post_attn_norm));
     NB_TRY(b.bind(p + "pre_feedforward_layernorm.weight", 0, h, L.ffn_norm));
     NB_TRY(b.bind(p + "post_feedforward_layernorm.weight", 0, h, L.post_ffn_norm));
-    NB_TRY(b.bind(p + "mlp.gate_proj.weight", f, h, L.gate));
-    NB_TRY(b.bind(p + "mlp.up_proj.weight", f, h, L.up));
-    NB_TRY(b.bind(p + "mlp.down_proj.weight", h, f, L.down));
-  }
-  NB_TRY(b.bind("model.norm.weight", 0, h, w.final_norm));
-  if (c.tie_word_embeddings || !b.has("lm_head.weight")) {
-    w.lm_head = w.embed;
-  } else {
-    NB_TRY(b.bind("lm_head.weight", c.vocab_size, h, w.lm_head));
+    NB_TRY(bind_mlp(c, b, p, L));
   }
   return Status::ok();
 }

@@ -75,10 +75,13 @@ class Model {
   std::vector<std::vector<float>> inv_freq_;  // [n_layers][head_dim / 2]
 };
 
-// Per-family weight binding (model/llama.cpp, model/gemma3.cpp).
+// Per-family weight binding (model/llama.cpp, model/gemma3.cpp) and the parts they share.
 class WeightBinder;
 Status bind_llama_family(const ModelConfig& c, WeightBinder& b, ModelWeights& w);
 Status bind_gemma3(const ModelConfig& c, WeightBinder& b, ModelWeights& w);
+Status bind_attention(const ModelConfig& c, WeightBinder& b, const std::string& prefix, LayerWeights& L);
+Status bind_mlp(const ModelConfig& c, WeightBinder& b, const std::string& prefix, LayerWeights& L);
+Status bind_ends(const ModelConfig& c, WeightBinder& b, ModelWeights& w);  // embeddings, final norm, LM head
 
 // RoPE inverse frequencies for one layer's rope configuration.
 std::vector<float> rope_inv_freq(const RopeConfig& rope, int head_dim);
