@@ -30,10 +30,14 @@ for src in tests/fuzz/fuzz_*.cpp; do
     done
     printf '\001Hello <|bos|> world 123 caf\303\251 \360\237\230\200\n\t x' > "$corpus/seed_text"
   fi
-  echo "== $name: ${secs}s"
+  echo "== $name: ${secs}s (log: $dir/$name.log)"
+  # libFuzzer reports every new coverage point; keep that in the log and show the summary.
   # shellcheck disable=SC2086
-  if ! "$dir/fuzz/$name" "$corpus" -max_total_time="$secs" -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
-      -artifact_prefix="$artifacts/" -print_final_stats=1 ${FUZZ_ARGS:-}; then
+  if "$dir/fuzz/$name" "$corpus" -max_total_time="$secs" -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
+      -artifact_prefix="$artifacts/" -print_final_stats=1 ${FUZZ_ARGS:-} >"$dir/$name.log" 2>&1; then
+    grep -E "^Done|stat::number_of_executed_runs|stat::peak_rss_mb" "$dir/$name.log" || true
+  else
+    tail -n 60 "$dir/$name.log"
     echo "!! $name failed; reproducer in $artifacts/" >&2
     status=1
   fi
