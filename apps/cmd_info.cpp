@@ -25,7 +25,7 @@ struct Options {
 };
 
 int run(const Options& o) {
-  auto model = Model::load(o.model);
+  auto model = Model::load(o.model, LoadOptions{.prefault = false});  // metadata only
   if (!model) return report_error(model.status());
   const ModelConfig& c = (*model)->config();
   const WeightStats& s = (*model)->stats();

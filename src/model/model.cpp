@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "core/progress.h"
 #include "io/safetensors.h"
 #include "model/gguf_loader.h"
 #include "model/weight_binder.h"
@@ -96,16 +97,29 @@ Result<std::unique_ptr<Model>> Model::create(ModelConfig config, std::unique_ptr
   return m;
 }
 
-Result<std::unique_ptr<Model>> Model::load(const std::string& dir) {
+Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const LoadOptions& options) {
   if (dir.ends_with(".gguf") && !std::filesystem::is_directory(dir)) {
     NB_ASSIGN_OR_RETURN(GgufFile file, GgufFile::open(dir));
     NB_ASSIGN_OR_RETURN(ModelConfig config, config_from_gguf(file));
+    if (options.prefault) {
+      std::vector<std::pair<const void*, size_t>> ranges;
+      for (const auto& t : file.tensors()) ranges.emplace_back(t.data, t.nbytes);
+      prefault_mapped(std::move(ranges), "loading " + dir);
+    }
     auto source = std::make_unique<GgufSource>(std::move(file), config);
     auto quant = source->quant_loader();
     return create(std::move(config), std::move(source), std::move(quant));
   }
   NB_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   NB_ASSIGN_OR_RETURN(auto source, SafetensorsSource::open_dir(dir));
+  // Pre-fault large weight files (with a progress bar on a terminal) so that the first forward
+  // pass does not stall on page faults.
+  if (options.prefault) {
+    std::vector<std::pair<const void*, size_t>> ranges;
+    for (const auto& name : source->names())
+      if (auto t = source->get(name); t.is_ok()) ranges.emplace_back(t->data, t->nbytes);
+    prefault_mapped(std::move(ranges), "loading " + dir);
+  }
   return create(std::move(config), std::move(source));
 }
 

@@ -42,11 +42,17 @@ struct WeightStats {
   std::map<std::string, uint64_t> params_by_dtype;
 };
 
+struct LoadOptions {
+  // Read the weights in ahead of the first forward pass (a progress bar on a terminal).
+  // Off for commands that only read metadata, such as `nibble info`.
+  bool prefault = true;
+};
+
 class Model {
  public:
   // PATH is a folder with config.json (+ generation_config.json) and safetensors weights, or
   // a .gguf file.
-  static Result<std::unique_ptr<Model>> load(const std::string& path);
+  static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& options = {});
   // Any weight source, e.g. random weights for benchmarks. `quant` builds the matrices the
   // source stores quantized; by default the one config.quantization_config names.
   static Result<std::unique_ptr<Model>> create(ModelConfig config, std::unique_ptr<TensorSource> source,

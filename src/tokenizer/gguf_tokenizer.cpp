@@ -6,7 +6,8 @@ namespace nibble {
 
 namespace {
 
-using json = nlohmann::ordered_json;
+// nlohmann::json (a std::map): ordered_json looks keys up linearly, quadratic for a 150k vocab.
+using json = nlohmann::json;
 
 // Split regexes as the families' own tokenizer.json files write them.
 constexpr const char* kLlama3Split =
@@ -45,6 +46,11 @@ Result<std::pair<json, bool>> pre_tokenizer_for(const std::string& pre, const st
 Result<std::string> gguf_tokenizer_json(const GgufFile& f) {
   const std::string where = f.name();
   NB_ASSIGN_OR_RETURN(std::string_view model, f.get_string("tokenizer.ggml.model"));
+  if (model == "llama")  // llama.cpp's SentencePiece tokenizer: tokens + scores, merged greedily by score
+    return Status::unsupported(
+        "{}: tokenizer.ggml.model 'llama' (SentencePiece: scores, no merges) is not supported yet; "
+        "nibble reads only 'gpt2' (byte-level BPE) vocabularies from GGUF",
+        where);
   if (model != "gpt2")
     return Status::unsupported("{}: tokenizer.ggml.model '{}' is not supported (gpt2)", where, std::string(model));
   std::string pre = "default";
