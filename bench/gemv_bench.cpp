@@ -1,0 +1,459 @@
+// nibble_gemv_bench: the 4-bit GEMVs against the byte floor, on the 15 layer shapes of
+// /work/shared/anchors (Llama-3.3-70B, Qwen3-32B, Gemma-3-27B, Llama-3-8B), M in {1, 8, 32}.
+//
+//   floor = bytes that must move (4-bit codes + scales (+ zeros) + x + y) / copy bandwidth,
+//   the copy bandwidth measured in this run (device-to-device, bytes read + written).
+//
+// Timing: CUDA events around a batch of launches that rotate among enough weight copies that
+// one rotation is far larger than L2 (>= 400 MB), per-launch time = batch time / launches, the
+// median of many batches. A GPU-side sleep before each batch lets the host enqueue the whole batch
+// first, so launch overhead is not what is timed. Every configuration that serves M is timed; `us` is the op's default
+// choice, `best_us` the fastest. Anchors (bitsandbytes NF4, cuBLAS bf16 via torch) come from
+// bench/gemv_anchors.py run just before, in the same session (--anchors FILE).
+//
+// usage: nibble_gemv_bench [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE]
+//                          [--format nf4|int4|mxfp4] [--m M] [--config I]
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/dtype.h"
+#include "ops/cuda/gemv_w4.h"
+#include "quant/nf4.h"
+
+using namespace nibble;
+using namespace nibble::cuda;
+
+namespace {
+
+#define CK(expr)                                                                         \
+  do {                                                                                   \
+    cudaError_t e_ = (expr);                                                             \
+    if (e_ != cudaSuccess) {                                                             \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                      \
+    }                                                                                    \
+  } while (0)
+#define OK(expr)                                                                         \
+  do {                                                                                   \
+    ::nibble::Status s_ = (expr);                                                        \
+    if (!s_.is_ok()) {                                                                   \
+      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, s_.message().c_str());      \
+      std::exit(1);                                                                      \
+    }                                                                                    \
+  } while (0)
+
+struct Shape {
+  const char* name;
+  int64_t n, k;
+};
+const Shape kShapes[] = {
+    {"llama70b.qkv", 8192 + 2 * 1024, 8192},  {"llama70b.o", 8192, 8192},
+    {"llama70b.gate_up", 2 * 28672, 8192},    {"llama70b.down", 8192, 28672},
+    {"qwen3-32b.qkv", 8192 + 2 * 1024, 5120}, {"qwen3-32b.o", 5120, 8192},
+    {"qwen3-32b.gate_up", 2 * 25600, 5120},   {"qwen3-32b.down", 5120, 25600},
+    {"gemma3-27b.qkv", 4096 + 2 * 2048, 5376}, {"gemma3-27b.o", 5376, 4096},
+    {"gemma3-27b.gate_up", 2 * 21504, 5376},  {"gemma3-27b.down", 5376, 21504},
+    {"llama8b.qkv", 4096 + 2 * 1024, 4096},   {"llama8b.gate_up", 2 * 14336, 4096},
+    {"llama8b.down", 4096, 14336},
+};
+
+uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+uint64_t next_rand() {
+  g_rng ^= g_rng << 13;
+  g_rng ^= g_rng >> 7;
+  g_rng ^= g_rng << 17;
+  return g_rng;
+}
+void fill_random(std::vector<uint8_t>& v) {
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    const uint64_t r = next_rand();
+    std::memcpy(v.data() + i, &r, 8);
+  }
+  for (; i < v.size(); ++i) v[i] = static_cast<uint8_t>(next_rand());
+}
+
+// A weight in the GEMV layout with random codes and valid random scales (timing does not
+// depend on the values; the tests check correctness against the canonical formats).
+W4Packed random_weight(W4Format f, int64_t n, int64_t k) {
+  W4Packed w;
+  w.format = f;
+  w.n = n;
+  w.k = k;
+  const int64_t n16 = w4_n16(n), ku = k / 64;
+  w.q.resize(static_cast<size_t>(n16 * ku * 512));
+  fill_random(w.q);
+  auto rnd_float = [](float lo, float hi) { return lo + (hi - lo) * static_cast<float>(next_rand() % 1000000) / 1e6f; };
+  switch (f) {
+    case W4Format::kNf4: {  // double-quantized, as checkpoints ship it (bnb_4bit_use_double_quant)
+      w.flags = kW4DoubleQuant;
+      const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
+      std::copy(code.begin(), code.end(), w.code.begin());
+      w.scales.resize(static_cast<size_t>(n16 * ku * 8 * 2));
+      fill_random(w.scales);
+      const int64_t nb = n * ku;
+      w.nested.resize(static_cast<size_t>((n16 * 16 * ku + 255) / 256));
+      for (auto& x : w.nested) x = rnd_float(0.01f, 0.03f);
+      const auto& dm = quant::dynamic_map_signed();
+      w.dmap.assign(dm.begin(), dm.end());
+      w.offset = 0.02f;
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + nb + (nb + 255) / 256 * 4);
+      break;
+    }
+    case W4Format::kInt4: {  // symmetric, bf16 scales
+      for (int c = 0; c < 16; ++c) w.code[c] = static_cast<float>(c - 8);
+      const int64_t ng = k / 128;
+      w.scales.resize(static_cast<size_t>(n16 * ng * 8 * 4));
+      for (size_t i = 0; i < w.scales.size() / 2; ++i) {
+        const uint16_t b = f32_to_bf16(rnd_float(0.001f, 0.01f));
+        std::memcpy(w.scales.data() + 2 * i, &b, 2);
+      }
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + n * ng * 2);
+      break;
+    }
+    case W4Format::kMxfp4: {
+      static const float e2m1[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+      std::copy(e2m1, e2m1 + 16, w.code.begin());
+      w.scales.resize(static_cast<size_t>(n16 * ku * 8 * 4));
+      for (auto& b : w.scales) b = static_cast<uint8_t>(118 + next_rand() % 6);
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + n * (k / 32));
+      break;
+    }
+  }
+  return w;
+}
+
+// A second device copy of a weight (new addresses, same bytes) by device-to-device copies.
+W4Device clone(const W4Device& a, Stream& s) {
+  W4Device d;
+  d.format = a.format;
+  d.n = a.n;
+  d.k = a.k;
+  d.flags = a.flags;
+  d.code = a.code;
+  d.offset = a.offset;
+  d.stream_bytes = a.stream_bytes;
+  auto cp = [&](const DeviceBuffer<uint8_t>& src, DeviceBuffer<uint8_t>& dst) {
+    if (!src.size()) return;
+    auto b = DeviceBuffer<uint8_t>::create(s, src.size());
+    OK(b.status());
+    dst = std::move(b.value());
+    CK(cudaMemcpyAsync(dst.get(), src.get(), src.size(), cudaMemcpyDeviceToDevice, s.get()));
+  };
+  cp(a.q, d.q);
+  cp(a.scales, d.scales);
+  cp(a.zeros, d.zeros);
+  // nested / dmap are small and read through L1/L2 anyway: share them.
+  auto cpf = [&](const DeviceBuffer<float>& src, DeviceBuffer<float>& dst) {
+    if (!src.size()) return;
+    auto b = DeviceBuffer<float>::create(s, src.size());
+    OK(b.status());
+    dst = std::move(b.value());
+    CK(cudaMemcpyAsync(dst.get(), src.get(), src.bytes(), cudaMemcpyDeviceToDevice, s.get()));
+  };
+  cpf(a.nested, d.nested);
+  cpf(a.dmap, d.dmap);
+  return d;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Device-to-device copy bandwidth, bytes read + written, TB/s.
+double copy_bandwidth(Stream& s) {
+  const size_t n = size_t{1} << 30;
+  auto a = DeviceBuffer<uint8_t>::create(s, n);
+  auto b = DeviceBuffer<uint8_t>::create(s, n);
+  OK(a.status());
+  OK(b.status());
+  CK(cudaMemsetAsync(a.value().get(), 1, n, s.get()));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> ts;
+  for (int i = 0; i < 23; ++i) {
+    CK(cudaEventRecord(e0, s.get()));
+    CK(cudaMemcpyAsync(b.value().get(), a.value().get(), n, cudaMemcpyDeviceToDevice, s.get()));
+    CK(cudaEventRecord(e1, s.get()));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (i >= 3) ts.push_back(ms);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  return 2.0 * n / (median(ts) * 1e-3) / 1e12;
+}
+
+// Median per-launch time (us) of gemv over rotating weight copies.
+double time_gemv(std::vector<W4Device>& ws, const uint16_t* x, int m, uint16_t* y, Stream& s, int config, int batches) {
+  const int per_batch = std::max<int>(8, static_cast<int>(ws.size()));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (int i = 0; i < 3; ++i) OK(gemv_w4(ws[i % ws.size()], x, m, y, s, config));
+  std::vector<double> ts;
+  size_t r = 0;
+  for (int b = 0; b < batches; ++b) {
+    // The GPU sleeps while the host enqueues the batch, so the events time the kernels back to
+    // back rather than the host's launch rate (a small GEMV is as short as a launch).
+    OK(gpu_sleep(s, 200.0 + 10.0 * per_batch));
+    CK(cudaEventRecord(e0, s.get()));
+    for (int i = 0; i < per_batch; ++i) OK(gemv_w4(ws[r++ % ws.size()], x, m, y, s, config));
+    CK(cudaEventRecord(e1, s.get()));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    ts.push_back(ms * 1e3 / per_batch);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  return median(ts);
+}
+
+// ||y - ref|| / ||ref|| over the first and last rows, ref from the packed layout on the CPU.
+double check(const W4Packed& w, const std::vector<uint16_t>& xh, const std::vector<uint16_t>& yh, int m) {
+  double num = 0, den = 0;
+  std::vector<float> row(w.k);
+  for (int64_t r : {int64_t{0}, int64_t{1}, int64_t{17}, w.n / 2, w.n - 1}) {
+    for (int64_t c = 0; c < w.k; ++c) row[c] = w4_packed_value(w, r, c);
+    for (int i = 0; i < m; ++i) {
+      double ref = 0;
+      for (int64_t c = 0; c < w.k; ++c) ref += static_cast<double>(bf16_to_f32(xh[i * w.k + c])) * row[c];
+      const double got = bf16_to_f32(yh[i * w.n + r]);
+      if (!std::isfinite(got)) return INFINITY;
+      num += (got - ref) * (got - ref);
+      den += ref * ref;
+    }
+  }
+  return std::sqrt(num / den);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string out_path, anchors_path;
+  std::string only_shape, only_format;
+  int only_m = 0, only_config = -1;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--only" && i + 1 < argc) only_shape = argv[++i];
+    else if (a == "--format" && i + 1 < argc) only_format = argv[++i];
+    else if (a == "--m" && i + 1 < argc) only_m = std::atoi(argv[++i]);
+    else if (a == "--config" && i + 1 < argc) only_config = std::atoi(argv[++i]);
+    else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
+    else if (a == "--quick") quick = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE] "
+                   "[--format F] [--m M] [--config I]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (device_count() == 0) {
+    std::fprintf(stderr, "nibble_gemv_bench: no CUDA device\n");
+    return 1;
+  }
+  auto pool_r = DevicePool::create(0);
+  OK(pool_r.status());
+  auto& pool = *pool_r.value();
+  auto stream_r = Stream::create(pool);
+  OK(stream_r.status());
+  Stream& s = *stream_r.value();
+  const DeviceInfo& dev = pool.info();
+
+  // Anchors measured in this session by bench/gemv_anchors.py: key "shape|M" -> us.
+  std::map<std::string, double> bnb_us, cublas_us;
+  std::string anchor_note = "none";
+  if (!anchors_path.empty()) {
+    std::ifstream f(anchors_path);
+    if (f) {
+      const auto j = nlohmann::json::parse(f);
+      anchor_note = j.value("note", std::string("same run"));
+      for (const auto& r : j["rows"]) {
+        const std::string key = fmt::format("{}|{}", r["shape"].get<std::string>(), r["M"].get<int>());
+        if (r.contains("bnb_us") && !r["bnb_us"].is_null()) bnb_us[key] = r["bnb_us"].get<double>();
+        if (r.contains("cublas_us") && !r["cublas_us"].is_null()) cublas_us[key] = r["cublas_us"].get<double>();
+      }
+    } else {
+      std::fprintf(stderr, "warning: no anchors file %s\n", anchors_path.c_str());
+    }
+  }
+
+  const double bw = copy_bandwidth(s);
+  std::printf("device %s (sm_%d%d, %d SMs)  copy bandwidth %.3f TB/s (read+write)\n", dev.name.c_str(), dev.cc_major,
+              dev.cc_minor, dev.sm_count, bw);
+
+  nlohmann::json records = nlohmann::json::array();
+  const W4Format formats[] = {W4Format::kNf4, W4Format::kInt4, W4Format::kMxfp4};
+  const int ms[] = {1, 8, 32};
+  const int batches = quick ? 7 : 25;
+  auto x_r = DeviceBuffer<uint16_t>::create(s, 32 * 28672);
+  auto y_r = DeviceBuffer<uint16_t>::create(s, 32 * 57344);
+  OK(x_r.status());
+  OK(y_r.status());
+  std::vector<uint16_t> xh(32 * 28672);
+  for (auto& v : xh) v = f32_to_bf16(static_cast<float>(static_cast<int64_t>(next_rand() % 2001) - 1000) / 1000.0f);
+  OK(s.upload(x_r.value().get(), xh.data(), xh.size() * 2));
+
+  for (const Shape& sh : kShapes) {
+    if (!only_shape.empty() && only_shape != sh.name) continue;
+    for (W4Format f : formats) {
+      if (!only_format.empty() && only_format != w4_format_name(f)) continue;
+      const W4Packed host = random_weight(f, sh.n, sh.k);
+      auto first = upload(host, s);
+      OK(first.status());
+      std::vector<W4Device> ws;
+      ws.push_back(std::move(first.value()));
+      const size_t bytes = host.stream_bytes;
+      const int copies = std::max<int>(2, static_cast<int>(std::ceil(400e6 / bytes)));
+      for (int c = 1; c < copies; ++c) ws.push_back(clone(ws[0], s));
+      OK(s.sync());
+      for (int m : ms) {
+        if (only_m && m != only_m) continue;
+        // correctness of this very data at this M (a handful of rows against the CPU)
+        std::vector<uint16_t> yh(static_cast<size_t>(m) * sh.n);
+        OK(s.memset(y_r.value().get(), 0xFF, yh.size() * 2));
+        OK(gemv_w4(ws[0], x_r.value().get(), m, y_r.value().get(), s));
+        OK(s.download(yh.data(), y_r.value().get(), yh.size() * 2));
+        const double err = check(host, xh, yh, m);
+
+        const int dflt = gemv_default_config(dev, m, sh.n, sh.k);
+        double t_default = 0, t_best = 1e30;
+        int best = dflt;
+        nlohmann::json per_config = nlohmann::json::object();
+        for (int c = 0; c < gemv_config_count(); ++c) {
+          if (!gemv_config_fits(c, m) || (only_config >= 0 && c != only_config && c != dflt)) continue;
+          const double t = time_gemv(ws, x_r.value().get(), m, y_r.value().get(), s, c, batches);
+          per_config[gemv_config_name(c)] = t;
+          if (c == dflt) t_default = t;
+          if (t < t_best) {
+            t_best = t;
+            best = c;
+          }
+        }
+        const double floor_bytes = static_cast<double>(bytes) + 2.0 * m * sh.k + 2.0 * m * sh.n;
+        const double floor_us = floor_bytes / (bw * 1e12) * 1e6;
+        const std::string key = fmt::format("{}|{}", sh.name, m);
+        const bool nf4 = f == W4Format::kNf4;
+        const auto& amap = nf4 ? bnb_us : cublas_us;
+        const auto it = amap.find(key);
+        nlohmann::json rec = {{"shape", sh.name},
+                              {"format", w4_format_name(f)},
+                              {"M", m},
+                              {"N", sh.n},
+                              {"K", sh.k},
+                              {"us", t_default},
+                              {"config", gemv_config_name(dflt)},
+                              {"best_us", t_best},
+                              {"best_config", gemv_config_name(best)},
+                              {"floor_us", floor_us},
+                              {"frac_of_floor", floor_us / t_default},
+                              {"best_frac_of_floor", floor_us / t_best},
+                              {"bytes", floor_bytes},
+                              {"rel_err", err},
+                              {"config_us", per_config},
+                              {"anchor", nf4 ? "bitsandbytes nf4 (bnb.matmul_4bit)" : "cublas bf16 (torch)"},
+                              {"anchor_source", anchor_note}};
+        if (it != amap.end()) {
+          rec["anchor_us"] = it->second;
+          rec["anchor_ratio"] = it->second / t_default;
+        } else {
+          rec["anchor_us"] = nullptr;
+          rec["anchor_ratio"] = nullptr;
+        }
+        const auto cb = cublas_us.find(key);
+        rec["cublas_bf16_us"] = cb != cublas_us.end() ? nlohmann::json(cb->second) : nlohmann::json(nullptr);
+        std::printf("%-19s %-5s M=%2d  %8.2f us (%-14s) best %8.2f us (%-14s)  floor %7.2f us  %.2f of floor  "
+                    "err %.1e%s\n",
+                    sh.name, w4_format_name(f), m, t_default, gemv_config_name(dflt).c_str(), t_best,
+                    gemv_config_name(best).c_str(), floor_us, floor_us / t_default, err,
+                    it != amap.end() ? fmt::format("  {:.2f}x anchor", it->second / t_default).c_str() : "");
+        std::fflush(stdout);
+        records.push_back(rec);
+      }
+      ws.clear();
+      OK(s.sync());
+    }
+  }
+
+  // Geometric means per (format, M): the targets.
+  std::printf("\n%-6s %3s  %9s %9s %10s\n", "format", "M", "geo_frac", "best_frac", "geo_anchor");
+  nlohmann::json summary = nlohmann::json::array();
+  for (W4Format f : formats)
+    for (int m : ms) {
+      double lf = 0, lb = 0, la = 0;
+      int n = 0, na = 0;
+      for (const auto& r : records) {
+        if (r["format"] != w4_format_name(f) || r["M"] != m) continue;
+        lf += std::log(r["frac_of_floor"].get<double>());
+        lb += std::log(r["best_frac_of_floor"].get<double>());
+        ++n;
+        if (!r["anchor_ratio"].is_null()) {
+          la += std::log(r["anchor_ratio"].get<double>());
+          ++na;
+        }
+      }
+      if (n == 0) continue;
+      const double gf = std::exp(lf / n), gb = std::exp(lb / n), ga = na ? std::exp(la / na) : NAN;
+      std::printf("%-6s %3d  %9.3f %9.3f %10.2f\n", w4_format_name(f), m, gf, gb, ga);
+      summary.push_back({{"format", w4_format_name(f)}, {"M", m}, {"geomean_frac_of_floor", gf},
+                         {"geomean_best_frac_of_floor", gb}, {"geomean_anchor_ratio", na ? nlohmann::json(ga) : nlohmann::json(nullptr)}});
+    }
+
+  // Geometric mean of floor / time per (format, M, configuration): which fixed default is best.
+  std::printf("\n%-6s %3s  %-16s %9s\n", "format", "M", "config", "geo_frac");
+  nlohmann::json per_config_summary = nlohmann::json::array();
+  for (W4Format f : formats)
+    for (int m : ms)
+      for (int c = 0; c < gemv_config_count(); ++c) {
+        if (!gemv_config_fits(c, m)) continue;
+        const std::string name = gemv_config_name(c);
+        double l = 0;
+        int n = 0;
+        for (const auto& r : records) {
+          if (r["format"] != w4_format_name(f) || r["M"] != m || !r["config_us"].contains(name)) continue;
+          l += std::log(r["floor_us"].get<double>() / r["config_us"][name].get<double>());
+          ++n;
+        }
+        if (n == 0) continue;
+        std::printf("%-6s %3d  %-16s %9.3f\n", w4_format_name(f), m, name.c_str(), std::exp(l / n));
+        per_config_summary.push_back({{"format", w4_format_name(f)}, {"M", m}, {"config", name},
+                                      {"geomean_frac_of_floor", std::exp(l / n)}, {"shapes", n}});
+      }
+
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  nlohmann::json doc = {{"device", dev.name},
+                        {"date", date},
+                        {"sm_count", dev.sm_count},
+                        {"copy_TBps", bw},
+                        {"method", "median over batches of launches rotating >= 400 MB of weight copies; CUDA events"},
+                        {"gemv", records},
+                        {"summary", summary},
+                        {"per_config_summary", per_config_summary}};
+  if (!out_path.empty()) {
+    std::ofstream o(out_path);
+    o << doc.dump(1) << "\n";
+    std::printf("wrote %s\n", out_path.c_str());
+  }
+  return 0;
+}

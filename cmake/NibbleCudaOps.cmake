@@ -1,0 +1,37 @@
+# The CUDA ops (src/ops/cuda) as the static library nibble_ops_cuda, the GEMV benchmark
+# nibble_gemv_bench, and the CUDA half of test_ops. Include after nibble_tests() in the top-level
+# CMakeLists.txt. Does nothing when the CUDA backend is off (NibbleCuda.cmake decides).
+if(NOT NIBBLE_HAVE_CUDA)
+  return()
+endif()
+
+file(GLOB nibble_cuda_srcs CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/src/ops/cuda/*.cu ${CMAKE_SOURCE_DIR}/src/ops/cuda/*.cpp)
+add_library(nibble_ops_cuda STATIC ${nibble_cuda_srcs})
+target_include_directories(nibble_ops_cuda PUBLIC ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(nibble_ops_cuda PUBLIC CUDA::cudart nibble_ops nibble_quant nibble_core)
+target_compile_definitions(nibble_ops_cuda PUBLIC NIBBLE_HAVE_CUDA=1)
+# CMake 3.25 knows no C++20 switch for nvcc and would otherwise inherit CXX_STANDARD 20 for the
+# .cu files: they are written in C++17 (the .cpp files of the library stay C++20).
+set_target_properties(nibble_ops_cuda PROPERTIES
+  CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON POSITION_INDEPENDENT_CODE ON)
+# -Xptxas -v would print registers / spills per kernel; --expt-relaxed-constexpr lets device code
+# read the constexpr configuration table.
+target_compile_options(nibble_ops_cuda PRIVATE
+  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo -Xptxas=-warn-spills,-warn-lmem-usage -Xcompiler=-Wall,-Wno-unused-parameter>)
+
+# The GEMV benchmark: a separate executable, run on the GPU machine by tools/run_gemv_bench.sh.
+add_executable(nibble_gemv_bench ${CMAKE_SOURCE_DIR}/bench/gemv_bench.cpp)
+target_link_libraries(nibble_gemv_bench PRIVATE nibble_ops_cuda nibble_quant nibble_core)
+
+# tests/ops/cuda_ops_test.cpp is part of test_ops; give it the CUDA ops and the define it is
+# guarded by. (Without CUDA it compiles to a test that says it skipped.)
+if(TARGET test_ops)
+  target_link_libraries(test_ops PRIVATE nibble_ops_cuda)
+endif()
+
+# The same CUDA tests as a small stand-alone binary (no tokenizer/ICU dependencies) that
+# tools/run_gemv_bench.sh carries to the GPU machine.
+add_executable(nibble_cuda_ops_test ${CMAKE_SOURCE_DIR}/tests/ops/cuda_ops_test.cpp)
+target_link_libraries(nibble_cuda_ops_test PRIVATE nibble_ops_cuda nibble_ops nibble_quant nibble_core
+  GTest::gtest GTest::gtest_main)

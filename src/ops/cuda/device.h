@@ -1,0 +1,126 @@
+// The device, its one memory pool and the engine's stream. Plain C++ (no kernels): the tests and
+// the engine include this from .cpp files.
+//
+// One DevicePool per engine: every device allocation comes from it (a CUDA stream-ordered memory
+// pool), and running out is a Status that says how much was asked for and how much was free.
+// One Stream per engine: every op takes it, and it owns the small scratch area that split-K GEMVs
+// use for partial sums.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "core/status.h"
+
+namespace nibble::cuda {
+
+// What the kernels' variant choice needs to know about the device.
+struct DeviceInfo {
+  int device = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;  // compute capability
+  int sm_count = 0;
+  size_t l2_bytes = 0;
+  bool hopper() const { return cc_major == 9; }
+};
+
+// Number of CUDA devices, 0 when there is none or no driver (never an error: callers skip).
+int device_count();
+
+class DevicePool {
+ public:
+  static Result<std::unique_ptr<DevicePool>> create(int device = 0);
+  ~DevicePool();
+  DevicePool(const DevicePool&) = delete;
+  DevicePool& operator=(const DevicePool&) = delete;
+
+  // Stream-ordered allocation of `bytes` (rounded up to 256) on `stream`.
+  Result<void*> alloc(size_t bytes, cudaStream_t stream);
+  void free(void* p, cudaStream_t stream);
+  const DeviceInfo& info() const { return info_; }
+
+ private:
+  DevicePool() = default;
+  DeviceInfo info_;
+  cudaMemPool_t pool_ = nullptr;
+};
+
+class Stream {
+ public:
+  static Result<std::unique_ptr<Stream>> create(DevicePool& pool);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  cudaStream_t get() const { return stream_; }
+  DevicePool& pool() const { return *pool_; }
+  const DeviceInfo& info() const { return pool_->info(); }
+
+  Status upload(void* dst, const void* src, size_t bytes);    // host -> device, stream-ordered
+  Status download(void* dst, const void* src, size_t bytes);  // device -> host, then synchronize
+  Status memset(void* dst, int value, size_t bytes);
+  Status sync();
+
+  // Scratch for split-K partial sums: at least `bytes` of fp32 workspace and `n_counters` int32
+  // arrival counters that start (and are always left) at zero. Grows on demand; size it before a
+  // graph capture by calling once with the largest problem.
+  Status scratch(size_t bytes, size_t n_counters, float** ws, int** counters);
+
+ private:
+  Stream() = default;
+  DevicePool* pool_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  void* ws_ = nullptr;
+  size_t ws_bytes_ = 0;
+  int* counters_ = nullptr;
+  size_t n_counters_ = 0;
+};
+
+// An owned device allocation of `count` T from the pool, freed on the stream it was made on.
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  static Result<DeviceBuffer> create(Stream& s, size_t count) {
+    DeviceBuffer b;
+    NB_ASSIGN_OR_RETURN(void* p, s.pool().alloc(count * sizeof(T) + (count == 0), s.get()));
+    b.p_ = static_cast<T*>(p);
+    b.count_ = count;
+    b.stream_ = &s;
+    return b;
+  }
+  ~DeviceBuffer() { reset(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { *this = std::move(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      p_ = std::exchange(o.p_, nullptr);
+      count_ = std::exchange(o.count_, 0);
+      stream_ = std::exchange(o.stream_, nullptr);
+    }
+    return *this;
+  }
+  void reset() {
+    if (p_) stream_->pool().free(p_, stream_->get());
+    p_ = nullptr;
+    count_ = 0;
+  }
+  T* get() const { return p_; }
+  size_t size() const { return count_; }
+  size_t bytes() const { return count_ * sizeof(T); }
+
+ private:
+  T* p_ = nullptr;
+  size_t count_ = 0;
+  Stream* stream_ = nullptr;
+};
+
+// Keeps the GPU busy for `microseconds` (benchmarks: see gpu_sleep.cu).
+Status gpu_sleep(Stream& s, double microseconds);
+
+}  // namespace nibble::cuda

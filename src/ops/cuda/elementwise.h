@@ -1,0 +1,55 @@
+// The per-token CUDA ops, twins of src/ops/cpu (ops.h): bf16 activations in and out (raw bits),
+// fp32 arithmetic inside. Pointers are device pointers; sizes are explicit. Each runs on the
+// engine's stream and returns launch errors as Status.
+#pragma once
+
+#include <cstdint>
+
+#include "core/status.h"
+#include "ops/cuda/device.h"
+
+namespace nibble::cuda {
+
+// h = x (+ residual); if residual_out: residual_out = bf16(h) (may alias residual or x);
+// out = bf16(h / rms(h) * (w or 1 + w)).   x, residual, residual_out, out: [n, dim]; w: [dim]
+Status rmsnorm(const uint16_t* x, const uint16_t* residual, uint16_t* residual_out, const uint16_t* w,
+               int n, int dim, float eps, bool add_one, uint16_t* out, Stream& s);
+
+// Rotate-half RoPE in place. x: [n_tokens, n_heads, head_dim]; positions: [n_tokens];
+// inv_freq: [head_dim / 2] fp32 (all device pointers).
+Status rope(uint16_t* x, const int32_t* positions, int n_tokens, int n_heads, int head_dim,
+            const float* inv_freq, Stream& s);
+
+// out = act(gate) * up.  gate, up, out: [n] (out may alias gate).
+Status silu_mul(const uint16_t* gate, const uint16_t* up, int64_t n, uint16_t* out, Stream& s);
+Status gelu_tanh_mul(const uint16_t* gate, const uint16_t* up, int64_t n, uint16_t* out, Stream& s);
+
+// out[t, :] = table[tokens[t], :] * scale.  table: [vocab, dim]; out: [n, dim]. A token outside
+// [0, vocab) gives a row of zeros (the host validates ids; this only keeps the read in bounds).
+Status embedding(const uint16_t* table, int64_t vocab, int dim, const int32_t* tokens, int n, float scale,
+                 uint16_t* out, Stream& s);
+
+// ---- paged KV cache (docs/engine.md): per layer k, v: [n_blocks, block_size, n_kv_heads, head_dim]
+enum class CacheType : uint8_t { kF32, kBF16 };
+
+// Writes each token's k/v to its slot.  k, v: [n_tokens, n_kv_heads, head_dim] bf16; slots: [n_tokens].
+Status kv_write(const uint16_t* k, const uint16_t* v, const int32_t* slots, int n_tokens, int n_kv_heads,
+                int head_dim, CacheType type, void* k_cache, void* v_cache, Stream& s);
+
+// Decode attention with GQA: each token t (one query row per sequence step) attends to its
+// sequence's cached keys [first, positions[t]] (first = max(0, pos - window + 1) with a window),
+// read through block_tables[token_seq[t] * max_blocks + j].
+// q, out: [n_tokens, n_heads, head_dim] bf16; head_dim <= 256 and a multiple of 8.
+struct DecodeAttnParams {
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0, block_size = 16;
+  int max_blocks = 0;    // row stride of block_tables
+  float scale = 1.0f;
+  float softcap = 0.0f;  // 0 = none
+  int window = 0;        // 0 = full causal
+  CacheType cache = CacheType::kBF16;
+};
+Status paged_decode_attention(const uint16_t* q, const int32_t* positions, const int32_t* token_seq,
+                              const int32_t* block_tables, const void* k_cache, const void* v_cache,
+                              int n_tokens, const DecodeAttnParams& p, uint16_t* out, Stream& s);
+
+}  // namespace nibble::cuda

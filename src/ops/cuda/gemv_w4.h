@@ -1,0 +1,110 @@
+// 4-bit weight GEMV / skinny GEMM on the GPU: y[m, :] = x[m, :] @ W^T for m < M <= 32, with W
+// [N, K] stored in one of three 4-bit formats, bf16 activations in and out, fp32 accumulation.
+//
+// Each format is repacked once, at load, from its canonical layout (src/quant) into the layout
+// the kernel streams (docs/kernels.md draws it):
+//
+//   q       [N16][KU][32 lanes][16 bytes]   N16 = ceil(N / 16) row tiles, KU = K / 64 units.
+//           One 16-row x 64-column unit is 512 contiguous bytes: one coalesced 16-byte load per
+//           lane. Lane (g = lane / 4, t = lane % 4) holds rows g and g + 8; inside a unit the 64
+//           columns are permuted so that its bytes are the A fragments of four m16n8k16 MMAs and
+//           its activations are two 16-byte runs, x[64u + 32h + 8t .. + 8) for h = 0, 1.
+//           Byte 4s + r (k-step s = 2h + ss, register r): row g + 8 (r & 1), columns
+//           c = 64u + 32h + 8t + 4ss + 2 (r >> 1) (low nibble) and c + 1 (high nibble).
+//   scales  per (row tile, unit or group, g): both rows' scales in one word (see W4Packed).
+//
+// The 4-bit code is decoded by a 16-entry table (NF4 codebook, INT4 integers, E2M1 values) that
+// each block expands into a byte -> bf16x2 table in shared memory.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ops/cuda/device.h"
+#include "quant/int4.h"
+
+namespace nibble::cuda {
+
+enum class W4Format : uint8_t { kNf4, kInt4, kMxfp4 };
+const char* w4_format_name(W4Format f);
+
+// Flags the kernel reads (uniform per launch).
+enum W4Flags : uint32_t {
+  kW4DoubleQuant = 1,  // NF4: absmax as uint8 codes + nested fp32 absmax + offset
+  kW4ScaleF16 = 2,     // INT4: scales are fp16 bits (else bf16 bits)
+  kW4HasZeros = 4,     // INT4: per-group zero points (else symmetric, zero 8)
+};
+
+// A repacked weight on the host (the output of the pack_* functions, the input of upload).
+struct W4Packed {
+  W4Format format = W4Format::kNf4;
+  int64_t n = 0, k = 0;  // out_features, in_features
+  uint32_t flags = 0;
+  std::array<float, 16> code{};  // value of each 4-bit code before scaling
+  std::vector<uint8_t> q;        // [N16][KU][32][16]
+  // NF4:   fp32 absmax: float2 [N16][KU][8]  (row g, row g + 8)
+  //        double-quant: uint16 [N16][KU][8] (low byte row g, high byte row g + 8)
+  // INT4:  uint32 [N16][K/128][8]   (low half row g, high half row g + 8; fp16 or bf16 bits)
+  // MXFP4: uint32 [N16][KU][8]      bytes (row g, 2u), (g + 8, 2u), (g, 2u + 1), (g + 8, 2u + 1)
+  std::vector<uint8_t> scales;
+  std::vector<uint8_t> zeros;     // INT4 with zero points: uint16 [N16][K/128][8]
+  std::vector<float> nested;      // NF4 double-quant: nested absmax per 256 blocks (padded)
+  std::vector<float> dmap;        // NF4 double-quant: the 256-entry dynamic map
+  float offset = 0;               // NF4 double-quant: mean added back to each absmax
+  // Bytes a GEMV must read for the weight (codes + scales + zeros + nested), unpadded: the
+  // format's own size, used for the roofline floor.
+  size_t stream_bytes = 0;
+};
+
+int64_t w4_n16(int64_t n);
+
+// NF4 as bitsandbytes stores it: `packed` [ceil(n*k/2)] (element e = r*k + c in byte e/2, HIGH
+// nibble when e is even), blocks of `blocksize` consecutive elements.
+Result<W4Packed> pack_nf4(const uint8_t* packed, int64_t n, int64_t k, int blocksize,
+                          const float* absmax /* [n*k/blocksize] */);
+Result<W4Packed> pack_nf4_double_quant(const uint8_t* packed, int64_t n, int64_t k, int blocksize,
+                                       const uint8_t* absmax_q /* [n*k/blocksize] */,
+                                       const float* nested_absmax, int nested_blocksize,
+                                       float offset, const float* code256);
+// INT4 w4a16 with group 128, symmetric or with zero points (quant/int4.h layout).
+Result<W4Packed> pack_int4(const quant::Int4Data& d);
+// MXFP4 (quant/mxfp4.h layout): packed [n, k/2] low nibble first, E8M0 scales [n, k/32].
+Result<W4Packed> pack_mxfp4(const uint8_t* packed, const uint8_t* scales, int64_t n, int64_t k);
+
+// Reads element (r, c) back out of the packed layout, in fp32, as the kernel defines it
+// (code value * scale; for NF4 double-quant the scale is rebuilt the kernel's way). For tests.
+float w4_packed_value(const W4Packed& w, int64_t r, int64_t c);
+
+// The packed weight on the device.
+struct W4Device {
+  W4Format format = W4Format::kNf4;
+  int64_t n = 0, k = 0;
+  uint32_t flags = 0;
+  std::array<float, 16> code{};
+  float offset = 0;
+  size_t stream_bytes = 0;
+  DeviceBuffer<uint8_t> q, scales, zeros;
+  DeviceBuffer<float> nested, dmap;
+};
+Result<W4Device> upload(const W4Packed& w, Stream& s);
+
+// y [m, n] = x [m, k] @ W^T, bf16 (raw bits) in and out; 1 <= m <= 32. `config` < 0 picks the
+// kernel configuration for this device and M from the table in gemv_w4.cuh; otherwise it forces
+// entry `config` (the benchmark sweeps them). x and y must be 16-byte aligned.
+Status gemv_nf4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+Status gemv_int4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+Status gemv_mxfp4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+// Whichever of the three the weight's format names.
+Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+
+// The configuration table, for the benchmark: how many entries, whether entry i serves m rows,
+// and a one-line description.
+int gemv_config_count();
+bool gemv_config_fits(int config, int m);
+std::string gemv_config_name(int config);
+int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);
+
+}  // namespace nibble::cuda

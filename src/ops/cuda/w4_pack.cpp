@@ -1,0 +1,294 @@
+// Repacking the three 4-bit formats from their canonical layouts into the GEMV layout
+// (gemv_w4.h), reading it back for tests, upload, and the host side of the configuration table.
+#include <algorithm>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "ops/cuda/gemv_config.h"
+#include "ops/cuda/gemv_w4.h"
+#include "quant/minifloat.h"
+#include "quant/nf4.h"
+
+namespace nibble::cuda {
+namespace {
+
+constexpr int kUnit = 64;
+
+// Fills q [N16][KU][32][16] from nib(row, col) (0 for rows past n).
+template <class Nib>
+std::vector<uint8_t> pack_codes(int64_t n, int64_t k, Nib nib) {
+  const int64_t n16 = w4_n16(n), ku = k / kUnit;
+  std::vector<uint8_t> q(static_cast<size_t>(n16 * ku * 512), 0);
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t u = 0; u < ku; ++u) {
+      uint8_t* unit = q.data() + (rt * ku + u) * 512;
+      for (int lane = 0; lane < 32; ++lane) {
+        const int g = lane >> 2, t = lane & 3;
+        for (int bi = 0; bi < 16; ++bi) {
+          const int s = bi >> 2, r = bi & 3, h = s >> 1, ss = s & 1;
+          const int64_t row = rt * 16 + g + 8 * (r & 1);
+          if (row >= n) continue;
+          const int64_t c = u * kUnit + 32 * h + 8 * t + 4 * ss + 2 * (r >> 1);
+          unit[lane * 16 + bi] = static_cast<uint8_t>(nib(row, c) | (nib(row, c + 1) << 4));
+        }
+      }
+    }
+  return q;
+}
+
+// Inverse of pack_codes' byte placement: the code of (row, col).
+int packed_code(const W4Packed& w, int64_t row, int64_t c) {
+  const int64_t ku = w.k / kUnit, rt = row / 16, rr = row % 16, u = c / kUnit, cc = c % kUnit;
+  const int h = static_cast<int>(cc / 32), t = static_cast<int>((cc % 32) / 8), ss = static_cast<int>((cc % 8) / 4);
+  const int r = static_cast<int>(((cc % 4) / 2) * 2 + (rr >= 8)), e = static_cast<int>(cc % 2);
+  const int g = static_cast<int>(rr % 8);
+  const uint8_t b = w.q[(rt * ku + u) * 512 + (g * 4 + t) * 16 + (2 * h + ss) * 4 + r];
+  return e ? b >> 4 : b & 0xF;
+}
+
+void put_u16(std::vector<uint8_t>& v, size_t i, uint16_t x) { std::memcpy(v.data() + 2 * i, &x, 2); }
+void put_u32(std::vector<uint8_t>& v, size_t i, uint32_t x) { std::memcpy(v.data() + 4 * i, &x, 4); }
+uint16_t get_u16(const std::vector<uint8_t>& v, size_t i) { uint16_t x; std::memcpy(&x, v.data() + 2 * i, 2); return x; }
+uint32_t get_u32(const std::vector<uint8_t>& v, size_t i) { uint32_t x; std::memcpy(&x, v.data() + 4 * i, 4); return x; }
+
+Status check_nf4(int64_t n, int64_t k, int blocksize) {
+  if (n <= 0 || k <= 0) return Status::invalid("gemv_nf4: empty weight [{}, {}]", n, k);
+  if (blocksize != 64) return Status::unsupported("gemv_nf4: blocksize must be 64, got {}", blocksize);
+  if (k % kUnit != 0) return Status::unsupported("gemv_nf4: K must be a multiple of 64, got {}", k);
+  return Status::ok();
+}
+
+// bnb: element e in byte e/2, HIGH nibble when e is even.
+auto bnb_nib(const uint8_t* packed, int64_t k) {
+  return [packed, k](int64_t row, int64_t c) {
+    const int64_t e = row * k + c;
+    const uint8_t b = packed[e >> 1];
+    return (e & 1) ? (b & 0xF) : (b >> 4);
+  };
+}
+
+}  // namespace
+
+int64_t w4_n16(int64_t n) { return (n + 15) / 16; }
+
+const char* w4_format_name(W4Format f) {
+  switch (f) {
+    case W4Format::kNf4: return "nf4";
+    case W4Format::kInt4: return "int4";
+    case W4Format::kMxfp4: return "mxfp4";
+  }
+  return "?";
+}
+
+Result<W4Packed> pack_nf4(const uint8_t* packed, int64_t n, int64_t k, int blocksize, const float* absmax) {
+  NB_TRY(check_nf4(n, k, blocksize));
+  W4Packed w;
+  w.format = W4Format::kNf4;
+  w.n = n;
+  w.k = k;
+  const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
+  std::copy(code.begin(), code.end(), w.code.begin());
+  w.q = pack_codes(n, k, bnb_nib(packed, k));
+  const int64_t n16 = w4_n16(n), ku = k / kUnit;
+  w.scales.assign(static_cast<size_t>(n16 * ku * 8 * 8), 0);
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t u = 0; u < ku; ++u)
+      for (int g = 0; g < 8; ++g)
+        for (int half = 0; half < 2; ++half) {
+          const int64_t row = rt * 16 + g + 8 * half;
+          const float a = row < n ? absmax[row * ku + u] : 0.0f;
+          std::memcpy(w.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, &a, 4);
+        }
+  w.stream_bytes = static_cast<size_t>(n * k / 2 + n * ku * 4);
+  return w;
+}
+
+Result<W4Packed> pack_nf4_double_quant(const uint8_t* packed, int64_t n, int64_t k, int blocksize,
+                                       const uint8_t* absmax_q, const float* nested_absmax,
+                                       int nested_blocksize, float offset, const float* code256) {
+  NB_TRY(check_nf4(n, k, blocksize));
+  if (nested_blocksize != 256)
+    return Status::unsupported("gemv_nf4: nested blocksize must be 256, got {}", nested_blocksize);
+  W4Packed w;
+  w.format = W4Format::kNf4;
+  w.flags = kW4DoubleQuant;
+  w.n = n;
+  w.k = k;
+  const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
+  std::copy(code.begin(), code.end(), w.code.begin());
+  w.q = pack_codes(n, k, bnb_nib(packed, k));
+  const int64_t n16 = w4_n16(n), ku = k / kUnit;
+  w.scales.assign(static_cast<size_t>(n16 * ku * 8 * 2), 0);
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t u = 0; u < ku; ++u)
+      for (int g = 0; g < 8; ++g) {
+        const int64_t r0 = rt * 16 + g, r1 = r0 + 8;
+        const uint16_t lo = r0 < n ? absmax_q[r0 * ku + u] : 0, hi = r1 < n ? absmax_q[r1 * ku + u] : 0;
+        put_u16(w.scales, (rt * ku + u) * 8 + g, static_cast<uint16_t>(lo | (hi << 8)));
+      }
+  // Padded rows index past the real nested array: repeat its last value there.
+  const int64_t n_blocks = n * ku, n_nested = (n_blocks + 255) / 256;
+  const int64_t n_nested_padded = (n16 * 16 * ku + 255) / 256;
+  w.nested.assign(nested_absmax, nested_absmax + n_nested);
+  w.nested.resize(static_cast<size_t>(n_nested_padded), nested_absmax[n_nested - 1]);
+  w.dmap.assign(code256, code256 + 256);
+  w.offset = offset;
+  w.stream_bytes = static_cast<size_t>(n * k / 2 + n_blocks + n_nested * 4);
+  return w;
+}
+
+Result<W4Packed> pack_int4(const quant::Int4Data& d) {
+  const int64_t n = d.rows, k = d.cols;
+  if (n <= 0 || k <= 0) return Status::invalid("gemv_int4: empty weight [{}, {}]", n, k);
+  if (d.group_size != 128) return Status::unsupported("gemv_int4: group size must be 128, got {}", d.group_size);
+  if (k % 128 != 0) return Status::unsupported("gemv_int4: K must be a multiple of 128, got {}", k);
+  if (!d.g_idx.empty()) return Status::unsupported("gemv_int4: act-order (g_idx) weights are not supported");
+  W4Packed w;
+  w.format = W4Format::kInt4;
+  w.n = n;
+  w.k = k;
+  const bool has_zeros = std::any_of(d.zeros.begin(), d.zeros.end(), [](uint8_t z) { return z != 8; });
+  // Scales travel as 16 bits: whichever of bf16 / fp16 holds every one of them exactly.
+  const bool bf16_ok = std::all_of(d.scales.begin(), d.scales.end(), [](float s) { return bf16_to_f32(f32_to_bf16(s)) == s; });
+  const bool f16_ok = std::all_of(d.scales.begin(), d.scales.end(), [](float s) { return f16_to_f32(f32_to_f16(s)) == s; });
+  if (!bf16_ok && !f16_ok) return Status::unsupported("gemv_int4: scales are neither exact bf16 nor exact fp16");
+  w.flags = (has_zeros ? kW4HasZeros : 0u) | (bf16_ok ? 0u : kW4ScaleF16);
+  for (int c = 0; c < 16; ++c) w.code[c] = static_cast<float>(has_zeros ? c : c - 8);
+  const int64_t rb = (k + 1) / 2;
+  w.q = pack_codes(n, k, [&](int64_t row, int64_t c) {
+    const uint8_t b = d.codes[row * rb + c / 2];
+    return (c & 1) ? (b >> 4) : (b & 0xF);
+  });
+  const int64_t n16 = w4_n16(n), ng = k / 128;
+  w.scales.assign(static_cast<size_t>(n16 * ng * 8 * 4), 0);
+  if (has_zeros) w.zeros.assign(static_cast<size_t>(n16 * ng * 8 * 2), 0);
+  auto bits = [&](float s) -> uint32_t { return bf16_ok ? f32_to_bf16(s) : f32_to_f16(s); };
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t gi = 0; gi < ng; ++gi)
+      for (int g = 0; g < 8; ++g) {
+        const int64_t r0 = rt * 16 + g, r1 = r0 + 8;
+        const uint32_t s0 = r0 < n ? bits(d.scales[r0 * d.n_groups + gi]) : 0;
+        const uint32_t s1 = r1 < n ? bits(d.scales[r1 * d.n_groups + gi]) : 0;
+        put_u32(w.scales, (rt * ng + gi) * 8 + g, s0 | (s1 << 16));
+        if (has_zeros) {
+          const uint16_t z0 = r0 < n ? d.zeros[r0 * d.n_groups + gi] : 0;
+          const uint16_t z1 = r1 < n ? d.zeros[r1 * d.n_groups + gi] : 0;
+          put_u16(w.zeros, (rt * ng + gi) * 8 + g, static_cast<uint16_t>(z0 | (z1 << 8)));
+        }
+      }
+  w.stream_bytes = static_cast<size_t>(n * k / 2 + n * ng * 2 + (has_zeros ? n * ng : 0));
+  return w;
+}
+
+Result<W4Packed> pack_mxfp4(const uint8_t* packed, const uint8_t* scales, int64_t n, int64_t k) {
+  if (n <= 0 || k <= 0) return Status::invalid("gemv_mxfp4: empty weight [{}, {}]", n, k);
+  if (k % kUnit != 0) return Status::unsupported("gemv_mxfp4: K must be a multiple of 64, got {}", k);
+  W4Packed w;
+  w.format = W4Format::kMxfp4;
+  w.n = n;
+  w.k = k;
+  for (int c = 0; c < 16; ++c) w.code[c] = quant::e2m1_decode(static_cast<uint8_t>(c));
+  w.q = pack_codes(n, k, [&](int64_t row, int64_t c) {
+    const uint8_t b = packed[row * (k / 2) + c / 2];
+    return (c & 1) ? (b >> 4) : (b & 0xF);
+  });
+  const int64_t n16 = w4_n16(n), ku = k / kUnit, nb = k / 32;
+  w.scales.assign(static_cast<size_t>(n16 * ku * 8 * 4), 0);
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t u = 0; u < ku; ++u)
+      for (int g = 0; g < 8; ++g) {
+        const int64_t r0 = rt * 16 + g, r1 = r0 + 8;
+        auto e = [&](int64_t row, int64_t blk) -> uint32_t { return row < n ? scales[row * nb + blk] : 127u; };
+        put_u32(w.scales, (rt * ku + u) * 8 + g,
+                e(r0, 2 * u) | (e(r1, 2 * u) << 8) | (e(r0, 2 * u + 1) << 16) | (e(r1, 2 * u + 1) << 24));
+      }
+  w.stream_bytes = static_cast<size_t>(n * k / 2 + n * nb);
+  return w;
+}
+
+float w4_packed_value(const W4Packed& w, int64_t r, int64_t c) {
+  const int code = packed_code(w, r, c);
+  const int64_t ku = w.k / kUnit, rt = r / 16, rr = r % 16, g = rr % 8, half = rr / 8, u = c / kUnit;
+  float scale = 0, zero = 0;
+  switch (w.format) {
+    case W4Format::kNf4:
+      if (w.flags & kW4DoubleQuant) {
+        const uint16_t q2 = get_u16(w.scales, (rt * ku + u) * 8 + g);
+        const uint8_t q = half ? q2 >> 8 : q2 & 0xFF;
+        volatile float v = w.dmap[q] * w.nested[(r * ku + u) >> 8];  // two roundings, as the kernel
+        scale = v + w.offset;
+      } else {
+        std::memcpy(&scale, w.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, 4);
+      }
+      break;
+    case W4Format::kInt4: {
+      const int64_t ng = w.k / 128, gi = c / 128;
+      const uint32_t s2 = get_u32(w.scales, (rt * ng + gi) * 8 + g);
+      const uint16_t sb = static_cast<uint16_t>(half ? s2 >> 16 : s2 & 0xFFFF);
+      scale = (w.flags & kW4ScaleF16) ? f16_to_f32(sb) : bf16_to_f32(sb);
+      if (w.flags & kW4HasZeros) {
+        const uint16_t z2 = get_u16(w.zeros, (rt * ng + gi) * 8 + g);
+        zero = static_cast<float>(half ? z2 >> 8 : z2 & 0xFF);
+      }
+      break;
+    }
+    case W4Format::kMxfp4: {
+      const uint32_t s4 = get_u32(w.scales, (rt * ku + u) * 8 + g);
+      const int hh = static_cast<int>((c % kUnit) / 32);
+      scale = quant::e8m0_decode(static_cast<uint8_t>(s4 >> (8 * (2 * hh + half))));
+      break;
+    }
+  }
+  return (w.code[code] - zero) * scale;
+}
+
+Result<W4Device> upload(const W4Packed& w, Stream& s) {
+  W4Device d;
+  d.format = w.format;
+  d.n = w.n;
+  d.k = w.k;
+  d.flags = w.flags;
+  d.code = w.code;
+  d.offset = w.offset;
+  d.stream_bytes = w.stream_bytes;
+  NB_ASSIGN_OR_RETURN(d.q, DeviceBuffer<uint8_t>::create(s, w.q.size()));
+  NB_ASSIGN_OR_RETURN(d.scales, DeviceBuffer<uint8_t>::create(s, w.scales.size()));
+  NB_TRY(s.upload(d.q.get(), w.q.data(), w.q.size()));
+  NB_TRY(s.upload(d.scales.get(), w.scales.data(), w.scales.size()));
+  if (!w.zeros.empty()) {
+    NB_ASSIGN_OR_RETURN(d.zeros, DeviceBuffer<uint8_t>::create(s, w.zeros.size()));
+    NB_TRY(s.upload(d.zeros.get(), w.zeros.data(), w.zeros.size()));
+  }
+  if (!w.nested.empty()) {
+    NB_ASSIGN_OR_RETURN(d.nested, DeviceBuffer<float>::create(s, w.nested.size()));
+    NB_TRY(s.upload(d.nested.get(), w.nested.data(), w.nested.size() * sizeof(float)));
+    NB_ASSIGN_OR_RETURN(d.dmap, DeviceBuffer<float>::create(s, w.dmap.size()));
+    NB_TRY(s.upload(d.dmap.get(), w.dmap.data(), w.dmap.size() * sizeof(float)));
+  }
+  NB_TRY(s.sync());  // the host vectors may go away after this returns
+  return d;
+}
+
+Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config) {
+  switch (w.format) {
+    case W4Format::kNf4: return gemv_nf4(w, x, m, y, s, config);
+    case W4Format::kInt4: return gemv_int4(w, x, m, y, s, config);
+    case W4Format::kMxfp4: return gemv_mxfp4(w, x, m, y, s, config);
+  }
+  return Status::internal("gemv_w4: unknown format");
+}
+
+int gemv_config_count() { return kGemvConfigCount; }
+bool gemv_config_fits(int config, int m) {
+  return config >= 0 && config < kGemvConfigCount && kGemvConfigs[config].nt == gemv_nt_for(m);
+}
+std::string gemv_config_name(int config) {
+  const GemvConfig& c = kGemvConfigs[config];
+  return fmt::format("nt{}_w{}_rt{}_s{}", c.nt, c.warps, c.rt, c.stages);
+}
+int gemv_default_config(const DeviceInfo& d, int m, int64_t /*n*/, int64_t /*k*/) {
+  const int slot = gemv_nt_for(m) / 2;
+  return d.hopper() ? kGemvDefaultSm90[slot] : kGemvDefaultSm80[slot];
+}
+
+}  // namespace nibble::cuda

@@ -1,0 +1,466 @@
+// CUDA ops against their CPU twins (src/ops/cpu, src/quant dequantizers) on awkward sizes, fresh
+// random inputs each time, outputs poisoned first, compared by ||out - ref|| / ||ref||. Where no
+// GPU is present each GPU test says so and skips; the repacking tests run everywhere CUDA is built.
+#include <gtest/gtest.h>
+
+#ifndef NIBBLE_HAVE_CUDA
+
+TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE_CUDA=OFF or no nvcc)"; }
+
+#else
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/gemv_w4.h"
+#include "ops/ops.h"
+#include "quant/int4.h"
+#include "quant/mxfp4.h"
+#include "quant/nf4.h"
+
+namespace nibble::cuda {
+namespace {
+
+std::mt19937& rng() {
+  static std::mt19937 g(20261121);
+  return g;
+}
+std::vector<float> randn(size_t n, float scale = 1.0f) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng());
+  return v;
+}
+// bf16 bits of random values, and the floats they widen to.
+std::vector<uint16_t> to_bf16(const std::vector<float>& v, std::vector<float>* widened = nullptr) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
+  if (widened) {
+    widened->resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) (*widened)[i] = bf16_to_f32(b[i]);
+  }
+  return b;
+}
+template <class T>
+double rel_err(const std::vector<T>& out, const std::vector<double>& ref, bool bf16) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double o = bf16 ? bf16_to_f32(static_cast<uint16_t>(out[i])) : static_cast<double>(out[i]);
+    if (!std::isfinite(o)) return INFINITY;  // poisoned (never written) or NaN
+    num += (o - ref[i]) * (o - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+constexpr uint16_t kBf16Nan = 0x7FC1;
+
+// One pool and stream for the whole test binary; null when there is no GPU.
+struct Gpu {
+  std::unique_ptr<DevicePool> pool;
+  std::unique_ptr<Stream> stream;
+};
+Gpu* gpu() {
+  static Gpu* g = [] {
+    auto* r = new Gpu();
+    if (device_count() == 0) return r;
+    auto p = DevicePool::create(0);
+    if (!p) return r;
+    r->pool = std::move(p.value());
+    auto s = Stream::create(*r->pool);
+    if (s) r->stream = std::move(s.value());
+    return r;
+  }();
+  return g;
+}
+#define REQUIRE_GPU()                                                              \
+  if (!gpu()->stream) GTEST_SKIP() << "no CUDA device present: GPU test skipped"; \
+  Stream& st = *gpu()->stream
+
+template <class T>
+DeviceBuffer<T> to_device(Stream& s, const std::vector<T>& v) {
+  auto b = DeviceBuffer<T>::create(s, v.size());
+  EXPECT_TRUE(b.is_ok()) << b.status().message();
+  EXPECT_TRUE(s.upload(b.value().get(), v.data(), v.size() * sizeof(T)).is_ok());
+  return std::move(b.value());
+}
+template <class T>
+std::vector<T> to_host(Stream& s, const DeviceBuffer<T>& b) {
+  std::vector<T> v(b.size());
+  const Status st = s.download(v.data(), b.get(), b.bytes());
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  return v;
+}
+
+// ---- 4-bit weights: canonical quantized matrices and their fp32 dequantization ------------
+
+enum class Kind { kNf4, kNf4Dq, kInt4Sym, kInt4Zeros, kMxfp4 };
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kNf4: return "nf4";
+    case Kind::kNf4Dq: return "nf4-dq";
+    case Kind::kInt4Sym: return "int4-sym";
+    case Kind::kInt4Zeros: return "int4-zeros";
+    case Kind::kMxfp4: return "mxfp4";
+  }
+  return "?";
+}
+
+struct Quantized {
+  W4Packed packed;
+  std::vector<float> dq;  // [n, k] the canonical dequantizer's values
+};
+
+Quantized make_quantized(Kind kind, int64_t n, int64_t k) {
+  Quantized out;
+  const auto w = randn(static_cast<size_t>(n * k), 0.05f);
+  out.dq.resize(w.size());
+  switch (kind) {
+    case Kind::kNf4:
+    case Kind::kNf4Dq: {
+      auto q = quant::bnb4_quantize(w.data(), n * k, 64, quant::Bnb4Type::kNf4);
+      std::vector<float> absmax = q.absmax;
+      if (kind == Kind::kNf4) {
+        auto p = pack_nf4(q.packed.data(), n, k, 64, absmax.data());
+        EXPECT_TRUE(p.is_ok()) << p.status().message();
+        out.packed = std::move(p.value());
+      } else {
+        auto d = quant::double_quantize(q.absmax, 256);
+        absmax = quant::double_dequantize(d.q.data(), static_cast<int64_t>(d.q.size()), d.nested_absmax.data(),
+                                          256, quant::dynamic_map_signed().data(), d.offset);
+        auto p = pack_nf4_double_quant(q.packed.data(), n, k, 64, d.q.data(), d.nested_absmax.data(), 256,
+                                       d.offset, quant::dynamic_map_signed().data());
+        EXPECT_TRUE(p.is_ok()) << p.status().message();
+        out.packed = std::move(p.value());
+      }
+      quant::Bnb4Weight bw(n, k, 64, quant::Bnb4Type::kNf4, quant::bnb4_code(quant::Bnb4Type::kNf4),
+                           q.packed.data(), absmax, 0);
+      for (int64_t r = 0; r < n; ++r) bw.dequant_row(r, out.dq.data() + r * k);
+      break;
+    }
+    case Kind::kInt4Sym:
+    case Kind::kInt4Zeros: {
+      quant::Int4Data d = quant::int4_quantize_symmetric(w.data(), n, k, 128);
+      if (kind == Kind::kInt4Zeros) {
+        // Asymmetric with fp16 scales, as GPTQ/AWQ store them: random zero points 0..15.
+        std::uniform_int_distribution<int> z(0, 15);
+        for (auto& v : d.zeros) v = static_cast<uint8_t>(z(rng()));
+        for (auto& s : d.scales) s = f16_to_f32(f32_to_f16(s * 1.37f));
+        d.symmetric = false;
+      }
+      quant::Int4Weight iw(d, 0, "test");
+      for (int64_t r = 0; r < n; ++r) iw.dequant_row(r, out.dq.data() + r * k);
+      auto p = pack_int4(d);
+      EXPECT_TRUE(p.is_ok()) << p.status().message();
+      out.packed = std::move(p.value());
+      break;
+    }
+    case Kind::kMxfp4: {
+      auto d = quant::mxfp4_quantize(w.data(), n, k);
+      quant::Mxfp4Weight mw(n, k, d.packed.data(), d.scales.data());
+      for (int64_t r = 0; r < n; ++r) mw.dequant_row(r, out.dq.data() + r * k);
+      auto p = pack_mxfp4(d.packed.data(), d.scales.data(), n, k);
+      EXPECT_TRUE(p.is_ok()) << p.status().message();
+      out.packed = std::move(p.value());
+      break;
+    }
+  }
+  return out;
+}
+
+const Kind kAllKinds[] = {Kind::kNf4, Kind::kNf4Dq, Kind::kInt4Sym, Kind::kInt4Zeros, Kind::kMxfp4};
+
+// The repacked layout holds exactly the values the canonical dequantizers produce (no GPU).
+TEST(CudaW4Pack, ReadsBackExactly) {
+  for (Kind kind : kAllKinds)
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 128}, {17, 256}, {40, 384}}) {
+      const Quantized q = make_quantized(kind, n, k);
+      int64_t bad = 0;
+      for (int64_t r = 0; r < n; ++r)
+        for (int64_t c = 0; c < k; ++c) bad += w4_packed_value(q.packed, r, c) != q.dq[r * k + c];
+      EXPECT_EQ(bad, 0) << kind_name(kind) << " n=" << n << " k=" << k;
+    }
+}
+
+TEST(CudaW4Pack, TypedFailures) {
+  std::vector<uint8_t> packed(4096);
+  std::vector<float> absmax(64, 1.0f);
+  auto r = pack_nf4(packed.data(), 2, 100, 64, absmax.data());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(r.status().message().find("K must be a multiple of 64, got 100"), std::string::npos);
+  quant::Int4Data d = quant::int4_quantize_symmetric(randn(4 * 192).data(), 4, 192, 64);
+  auto i = pack_int4(d);
+  ASSERT_FALSE(i.is_ok());
+  EXPECT_EQ(i.status().code(), StatusCode::kUnsupported);
+}
+
+struct GemvCase {
+  int m;
+  int64_t n, k;
+};
+
+// y = x @ dq^T in double, x already widened from bf16.
+std::vector<double> ref_gemv(const std::vector<float>& x, const std::vector<float>& dq, int m, int64_t n, int64_t k) {
+  std::vector<double> y(static_cast<size_t>(m * n));
+  for (int i = 0; i < m; ++i)
+    for (int64_t r = 0; r < n; ++r) {
+      double s = 0;
+      const float* w = dq.data() + r * k;
+      const float* xr = x.data() + i * k;
+      for (int64_t c = 0; c < k; ++c) s += static_cast<double>(xr[c]) * w[c];
+      y[i * n + r] = s;
+    }
+  return y;
+}
+
+void check_gemv(Stream& st, Kind kind, int64_t n, int64_t k, const std::vector<int>& ms, int config = -1) {
+  const Quantized q = make_quantized(kind, n, k);
+  auto dev = upload(q.packed, st);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
+  for (int m : ms) {
+    if (config >= 0 && !gemv_config_fits(config, m)) continue;
+    std::vector<float> xw;
+    const auto xb = to_bf16(randn(static_cast<size_t>(m * k)), &xw);
+    auto x = to_device(st, xb);
+    auto y = to_device(st, std::vector<uint16_t>(static_cast<size_t>(m * n), kBf16Nan));
+    const Status s = gemv_w4(dev.value(), x.get(), m, y.get(), st, config);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const auto out = to_host(st, y);
+    const double err = rel_err(out, ref_gemv(xw, q.dq, m, n, k), true);
+    // bf16 output rounding ~2e-3; NF4 code values rounded to bf16 add about as much. With a
+    // handful of outputs one unlucky cancellation in a dot product dominates the ratio.
+    EXPECT_LT(err, m * n >= 64 ? 1e-2 : 3e-2) << kind_name(kind) << " M=" << m << " N=" << n << " K=" << k << " config=" << config;
+  }
+}
+
+class CudaGemvW4Kind : public ::testing::TestWithParam<Kind> {};
+
+TEST_P(CudaGemvW4Kind, AwkwardSizes) {
+  REQUIRE_GPU();
+  const Kind kind = GetParam();
+  const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
+  for (int64_t n : {1, 17, 4097})
+    for (int64_t k : {int4 ? 128 : 64, int4 ? 4224 : 4160}) check_gemv(st, kind, n, k, {1, 3, 8, 17, 32});
+}
+
+// Small N with long K: the row tiles alone cannot fill the GPU, so split-K engages.
+TEST_P(CudaGemvW4Kind, SplitK) {
+  REQUIRE_GPU();
+  check_gemv(st, GetParam(), 33, 16384, {1, 5, 32});
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, CudaGemvW4Kind, ::testing::ValuesIn(kAllKinds),
+                         [](const ::testing::TestParamInfo<Kind>& i) {
+                           std::string n = kind_name(i.param);
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+// Every configuration in the table, not only the defaults: the benchmark may pick any of them.
+TEST(CudaGemvW4, EveryConfiguration) {
+  REQUIRE_GPU();
+  for (int c = 0; c < gemv_config_count(); ++c)
+    for (Kind kind : {Kind::kNf4Dq, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv(st, kind, 300, 2048, {1, 8, 13, 32}, c);
+}
+
+TEST(CudaGemvW4, TypedFailures) {
+  REQUIRE_GPU();
+  const Quantized q = make_quantized(Kind::kNf4, 16, 64);
+  auto dev = upload(q.packed, st);
+  ASSERT_TRUE(dev.is_ok());
+  auto x = to_device(st, std::vector<uint16_t>(33 * 64, 0x3F80));
+  auto y = to_device(st, std::vector<uint16_t>(33 * 16));
+  const Status s = gemv_w4(dev.value(), x.get(), 33, y.get(), st);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_EQ(gemv_int4(dev.value(), x.get(), 1, y.get(), st).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CudaDevice, OutOfMemoryNamesTheSizes) {
+  REQUIRE_GPU();
+  auto r = st.pool().alloc(size_t{1} << 50, st.get());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kOutOfMemory);
+  EXPECT_NE(r.status().message().find("needed"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("free"), std::string::npos) << r.status().message();
+  auto ok = st.pool().alloc(1024, st.get());  // the pool still works afterwards
+  ASSERT_TRUE(ok.is_ok()) << ok.status().message();
+  st.pool().free(ok.value(), st.get());
+}
+
+// ---- per-token ops against ops/cpu -------------------------------------------------------
+
+std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+TEST(CudaElementwise, RmsnormFusedResidual) {
+  REQUIRE_GPU();
+  for (int n : {1, 3, 17})
+    for (int dim : {64, 4097})
+      for (bool with_residual : {false, true})
+        for (bool add_one : {false, true}) {
+          std::vector<float> xw, rw, ww;
+          const auto xb = to_bf16(randn(static_cast<size_t>(n) * dim), &xw);
+          const auto rb = to_bf16(randn(static_cast<size_t>(n) * dim), &rw);
+          const auto wb = to_bf16(randn(dim, 0.5f), &ww);
+          std::vector<float> h(xw);
+          if (with_residual)
+            for (size_t i = 0; i < h.size(); ++i) h[i] += rw[i];
+          std::vector<float> ref(h.size());
+          ops::rmsnorm(h.data(), ops::WeightView{DType::kBF16, 1, dim, wb.data()}, n, dim, 1e-6f, add_one, ref.data());
+          auto x = to_device(st, xb), r = to_device(st, rb), w = to_device(st, wb);
+          auto out = to_device(st, std::vector<uint16_t>(xb.size(), kBf16Nan));
+          auto res_out = to_device(st, std::vector<uint16_t>(xb.size(), kBf16Nan));
+          ASSERT_TRUE(rmsnorm(x.get(), with_residual ? r.get() : nullptr, res_out.get(), w.get(), n, dim, 1e-6f,
+                              add_one, out.get(), st).is_ok());
+          EXPECT_LT(rel_err(to_host(st, out), widen(ref), true), 1e-2) << "n=" << n << " dim=" << dim;
+          const auto ro = to_host(st, res_out);
+          int64_t bad = 0;
+          for (size_t i = 0; i < h.size(); ++i) bad += ro[i] != f32_to_bf16(h[i]);
+          EXPECT_EQ(bad, 0) << "residual_out n=" << n << " dim=" << dim;
+        }
+}
+
+TEST(CudaElementwise, Rope) {
+  REQUIRE_GPU();
+  for (int hd : {64, 128, 256}) {
+    const int n_tokens = 5, n_heads = 3;
+    std::vector<float> xw;
+    const auto xb = to_bf16(randn(static_cast<size_t>(n_tokens) * n_heads * hd), &xw);
+    std::vector<int32_t> pos = {0, 1, 17, 4097, 32000};
+    std::vector<float> inv(hd / 2);
+    for (int i = 0; i < hd / 2; ++i) inv[i] = static_cast<float>(1.0 / std::pow(500000.0, 2.0 * i / hd));
+    std::vector<float> ref = xw;
+    ops::rope(ref.data(), pos.data(), n_tokens, n_heads, hd, inv.data());
+    auto x = to_device(st, xb);
+    auto p = to_device(st, pos);
+    auto f = to_device(st, inv);
+    ASSERT_TRUE(rope(x.get(), p.get(), n_tokens, n_heads, hd, f.get(), st).is_ok());
+    EXPECT_LT(rel_err(to_host(st, x), widen(ref), true), 1e-2) << "head_dim=" << hd;
+  }
+}
+
+TEST(CudaElementwise, GatedActivations) {
+  REQUIRE_GPU();
+  for (int64_t n : {1, 17, 4097 * 3}) {
+    std::vector<float> gw, uw;
+    const auto gb = to_bf16(randn(n, 2.0f), &gw);
+    const auto ub = to_bf16(randn(n), &uw);
+    auto g = to_device(st, gb), u = to_device(st, ub);
+    for (bool gelu : {false, true}) {
+      std::vector<float> ref(n);
+      (gelu ? ops::gelu_tanh_mul : ops::silu_mul)(gw.data(), uw.data(), n, ref.data());
+      auto out = to_device(st, std::vector<uint16_t>(n, kBf16Nan));
+      ASSERT_TRUE((gelu ? gelu_tanh_mul : silu_mul)(g.get(), u.get(), n, out.get(), st).is_ok());
+      EXPECT_LT(rel_err(to_host(st, out), widen(ref), true), 1e-2) << (gelu ? "gelu" : "silu") << " n=" << n;
+    }
+  }
+}
+
+TEST(CudaElementwise, Embedding) {
+  REQUIRE_GPU();
+  const int64_t vocab = 1000;
+  const int dim = 4097, n = 7;
+  std::vector<float> tw;
+  const auto tb = to_bf16(randn(vocab * dim), &tw);
+  std::vector<int32_t> tokens = {0, 999, 5, 5, 123, 17, 998};
+  std::vector<float> ref(static_cast<size_t>(n) * dim);
+  ops::embedding(ops::WeightView{DType::kBF16, vocab, dim, tb.data()}, tokens.data(), n, 1.5f, ref.data());
+  auto table = to_device(st, tb);
+  auto tok = to_device(st, tokens);
+  auto out = to_device(st, std::vector<uint16_t>(ref.size(), kBf16Nan));
+  ASSERT_TRUE(embedding(table.get(), vocab, dim, tok.get(), n, 1.5f, out.get(), st).is_ok());
+  EXPECT_LT(rel_err(to_host(st, out), widen(ref), true), 1e-2);
+}
+
+// A paged cache with shuffled block tables; decode queries (one per sequence) at the end of
+// contexts of awkward lengths; kv_write fills it, then attention reads it.
+TEST(CudaAttention, KvWriteAndPagedDecode) {
+  REQUIRE_GPU();
+  const int bs = 16, n_kv = 2, n_heads = 8;
+  const std::vector<int> contexts = {1, 37, 300};
+  for (int hd : {64, 128})
+    for (CacheType ct : {CacheType::kF32, CacheType::kBF16})
+      for (auto [window, softcap] : {std::pair<int, float>{0, 0.0f}, {50, 30.0f}}) {
+        const int n_seq = static_cast<int>(contexts.size());
+        const int max_blocks = (300 + bs - 1) / bs;
+        const int n_blocks = n_seq * max_blocks;
+        std::vector<int32_t> perm(n_blocks);
+        for (int i = 0; i < n_blocks; ++i) perm[i] = i;
+        std::shuffle(perm.begin(), perm.end(), rng());
+        std::vector<int32_t> tables(perm);  // [n_seq, max_blocks]
+        // Every position of every sequence, written through kv_write in one call.
+        std::vector<int32_t> slots;
+        for (int sq = 0; sq < n_seq; ++sq)
+          for (int p = 0; p < contexts[sq]; ++p) slots.push_back(tables[sq * max_blocks + p / bs] * bs + p % bs);
+        const int n_tok = static_cast<int>(slots.size());
+        const size_t row = static_cast<size_t>(n_kv) * hd;
+        std::vector<float> kw, vw;
+        const auto kb = to_bf16(randn(n_tok * row), &kw);
+        const auto vb = to_bf16(randn(n_tok * row), &vw);
+        const size_t cache_elems = static_cast<size_t>(n_blocks) * bs * row;
+        std::vector<float> kc_ref(cache_elems, 0.0f), vc_ref(cache_elems, 0.0f);
+        ops::kv_write(kw.data(), vw.data(), slots.data(), n_tok, ops::KvLayout{bs, n_kv, hd}, kc_ref.data(), vc_ref.data());
+        const size_t esz = ct == CacheType::kF32 ? 4 : 2;
+        auto kc = DeviceBuffer<uint8_t>::create(st, cache_elems * esz);
+        auto vc = DeviceBuffer<uint8_t>::create(st, cache_elems * esz);
+        ASSERT_TRUE(kc.is_ok() && vc.is_ok());
+        ASSERT_TRUE(st.memset(kc.value().get(), 0, cache_elems * esz).is_ok());
+        ASSERT_TRUE(st.memset(vc.value().get(), 0, cache_elems * esz).is_ok());
+        auto kd = to_device(st, kb), vd = to_device(st, vb);
+        auto sd = to_device(st, slots);
+        ASSERT_TRUE(kv_write(kd.get(), vd.get(), sd.get(), n_tok, n_kv, hd, ct, kc.value().get(), vc.value().get(), st).is_ok());
+        {
+          std::vector<uint8_t> back(cache_elems * esz);
+          ASSERT_TRUE(st.download(back.data(), kc.value().get(), back.size()).is_ok());
+          int64_t bad = 0;
+          for (size_t i = 0; i < cache_elems; ++i) {
+            float v;
+            if (esz == 4) std::memcpy(&v, back.data() + 4 * i, 4);
+            else { uint16_t b; std::memcpy(&b, back.data() + 2 * i, 2); v = bf16_to_f32(b); }
+            bad += v != kc_ref[i];
+          }
+          EXPECT_EQ(bad, 0) << "kv_write";
+        }
+        // Queries: the last position of each sequence.
+        std::vector<float> qw;
+        const auto qb = to_bf16(randn(static_cast<size_t>(n_seq) * n_heads * hd), &qw);
+        std::vector<int32_t> positions, token_seq;
+        std::vector<ops::AttnSeq> seqs;
+        for (int sq = 0; sq < n_seq; ++sq) {
+          positions.push_back(contexts[sq] - 1);
+          token_seq.push_back(sq);
+          seqs.push_back({sq, 1, tables.data() + sq * max_blocks});
+        }
+        ops::AttnParams ap{n_heads, 1.0f / std::sqrt(static_cast<float>(hd)), softcap, window};
+        std::vector<float> ref(qw.size());
+        ops::paged_attention(qw.data(), positions.data(), seqs, kc_ref.data(), vc_ref.data(), ops::KvLayout{bs, n_kv, hd},
+                             ap, ref.data());
+        DecodeAttnParams dp;
+        dp.n_heads = n_heads;
+        dp.n_kv_heads = n_kv;
+        dp.head_dim = hd;
+        dp.block_size = bs;
+        dp.max_blocks = max_blocks;
+        dp.scale = ap.scale;
+        dp.softcap = softcap;
+        dp.window = window;
+        dp.cache = ct;
+        auto q = to_device(st, qb);
+        auto pd = to_device(st, positions), ts = to_device(st, token_seq), bt = to_device(st, tables);
+        auto out = to_device(st, std::vector<uint16_t>(qb.size(), kBf16Nan));
+        ASSERT_TRUE(paged_decode_attention(q.get(), pd.get(), ts.get(), bt.get(), kc.value().get(), vc.value().get(),
+                                           n_seq, dp, out.get(), st).is_ok());
+        EXPECT_LT(rel_err(to_host(st, out), widen(ref), true), 1e-2)
+            << "hd=" << hd << " cache=" << static_cast<int>(ct) << " window=" << window;
+      }
+}
+
+}  // namespace
+}  // namespace nibble::cuda
+
+#endif  // NIBBLE_HAVE_CUDA

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build, check and time the 4-bit GEMVs on the GPU machine in one go; prints a short table last.
+#
+#   tools/run_gemv_bench.sh pack     (here, no GPU needed) build nibble_gemv_bench and
+#                                    nibble_cuda_ops_test for sm_90a;sm_80 and put them, the shared
+#                                    libraries they need and bitsandbytes' wheel contents under
+#                                    .whl/ (git-ignored) so a device call can carry ".whl"
+#   tools/run_gemv_bench.sh [--quick] (on the GPU machine) tests, anchors, benchmark; results
+#                                    under $OUT (or bench/results when OUT is unset)
+#
+# On the GPU machine it uses the carried binaries when .whl/nibble_gemv exists, else it builds
+# with CMake there. bitsandbytes is imported from .whl/bnb when present (the PyPI wheel's
+# libbitsandbytes_cuda130.so), else from whatever python3 finds.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PKG=.whl/nibble_gemv
+
+configure_and_build() {  # $1 = build dir, $2 = architectures
+  local extra=()
+  # Until the top-level CMakeLists.txt includes NibbleCudaOps, inject it after the last line.
+  if ! grep -q "include(NibbleCudaOps)" CMakeLists.txt; then
+    mkdir -p "$1"
+    printf 'cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL include NibbleCudaOps)\n' > "$1/inject_cuda_ops.cmake"
+    extra+=(-DCMAKE_PROJECT_INCLUDE="$ROOT/$1/inject_cuda_ops.cmake")
+  fi
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIBBLE_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$2" "${extra[@]}" >/dev/null &&
+    cmake --build "$1" --target nibble_gemv_bench nibble_cuda_ops_test -j"${JOBS:-1}"
+}
+
+if [[ "${1:-}" == "pack" ]]; then
+  configure_and_build build-cuda "90a;80" || exit 1
+  rm -rf "$PKG" && mkdir -p "$PKG/bin" "$PKG/lib"
+  cp build-cuda/bin/nibble_gemv_bench build-cuda/bin/nibble_cuda_ops_test "$PKG/bin/"
+  for lib in $(ldd "$PKG"/bin/* | awk '/=>/ {print $3}' | sort -u | grep -E 'libfmt|libgomp|libcudart'); do
+    cp -L "$lib" "$PKG/lib/"
+  done
+  if [[ ! -d .whl/bnb/bitsandbytes ]]; then
+    mkdir -p .whl/bnb /tmp/bnbwheel
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      --platform manylinux_2_24_x86_64 -d /tmp/bnbwheel bitsandbytes==0.50.2 &&
+      (cd .whl/bnb && unzip -q -o /tmp/bnbwheel/bitsandbytes-0.50.2-*.whl \
+        -x 'bitsandbytes/libbitsandbytes_cuda1[12]*' 'bitsandbytes/libbitsandbytes_cuda132.so' \
+           'bitsandbytes/libbitsandbytes_rocm*' 'bitsandbytes/libbitsandbytes_xpu*')
+  fi
+  du -sh .whl
+  exit 0
+fi
+
+QUICK=()
+[[ "${1:-}" == "--quick" ]] && QUICK=(--quick)
+OUTDIR=${OUT:-$ROOT/bench/results}
+mkdir -p "$OUTDIR"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used --format=csv,noheader || true
+
+if [[ -x "$PKG/bin/nibble_gemv_bench" ]]; then
+  BIN=$PKG/bin
+  export LD_LIBRARY_PATH=$ROOT/$PKG/lib:${LD_LIBRARY_PATH:-}
+else
+  JOBS=16 configure_and_build build-gpu 90a 2>&1 | tail -5 || exit 1
+  BIN=build-gpu/bin
+fi
+
+echo "== correctness: CUDA ops vs CPU twins (each test in its own process: a fault cannot hide the rest)"
+T=$BIN/nibble_cuda_ops_test
+: > "$OUTDIR/cuda_ops_test.log"
+for t in $("$T" --gtest_list_tests | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
+  if timeout 120 "$T" --gtest_filter="$t" >> "$OUTDIR/cuda_ops_test.log" 2>&1; then echo "PASS $t"; else echo "FAIL $t"; fi
+done | tee "$OUTDIR/cuda_ops_test.txt" | grep -c PASS | sed 's/^/tests passed: /'
+grep FAIL "$OUTDIR/cuda_ops_test.txt"
+TEST_RC=$(grep -c FAIL "$OUTDIR/cuda_ops_test.txt")
+
+echo "== anchors: bitsandbytes NF4 and cuBLAS bf16, same session"
+PYTHONPATH=$ROOT/.whl/bnb:${PYTHONPATH:-} PYTHONUNBUFFERED=1 timeout 200 \
+  python3 bench/gemv_anchors.py "$OUTDIR/gemv_anchors.json" > "$OUTDIR/anchors.log" 2>&1
+echo "anchors rc=$? ($(grep -c '^anchor' "$OUTDIR/anchors.log") rows)"; grep -v '^anchor' "$OUTDIR/anchors.log" | tail -5
+
+echo "== benchmark"
+DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9._-')
+JSON=$OUTDIR/gemv_${DEV}_$(date -u +%Y-%m-%d).json
+timeout 300 "$BIN/nibble_gemv_bench" "${QUICK[@]}" --anchors "$OUTDIR/gemv_anchors.json" --out "$JSON" \
+  > "$OUTDIR/bench.log" 2>&1
+echo "bench rc=$?"
+# The short table: M=1 rows of every shape for NF4, then the per-format geometric means.
+grep -E "^device|nf4   M= 1" "$OUTDIR/bench.log" | cut -c1-170
+sed -n '/^format   M   geo_frac/,/^$/p' "$OUTDIR/bench.log"
+# best fixed configuration per (format, M)
+sed -n '/^format   M  config/,$p' "$OUTDIR/bench.log" | awk 'NR>1 && NF==4 {k=$1" "$2; if ($4>b[k]) {b[k]=$4; c[k]=$3}} END {for (k in b) print "best fixed config", k, c[k], b[k]}' | sort
+echo "tests failed: $TEST_RC"
