@@ -13,8 +13,8 @@ Status write_safetensors(const std::string& path, const std::vector<OutTensor>& 
   h["__metadata__"] = {{"format", metadata_format}};
   uint64_t off = 0;
   for (const auto& t : tensors) {
-    h[t.name] = {{"dtype", t.st_dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.data.size()}}};
-    off += t.data.size();
+    h[t.name] = {{"dtype", t.st_dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.size()}}};
+    off += t.size();
   }
   std::string header = h.dump();
   while (header.size() % 8) header += ' ';
@@ -25,7 +25,7 @@ Status write_safetensors(const std::string& path, const std::vector<OutTensor>& 
   for (int i = 0; i < 8; ++i) len_le[i] = static_cast<uint8_t>(len >> (8 * i));
   bool ok = std::fwrite(len_le, 1, 8, f) == 8 && std::fwrite(header.data(), 1, header.size(), f) == header.size();
   for (const auto& t : tensors)
-    ok = ok && (t.data.empty() || std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size());
+    ok = ok && (t.size() == 0 || std::fwrite(t.bytes(), 1, t.size(), f) == t.size());
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) return Status::io_error("{}: write failed", path);
   return Status::ok();

@@ -18,6 +18,13 @@ struct OutTensor {
   std::string st_dtype;  // safetensors dtype name: "U8", "F32", "BF16", "I32", "F8_E4M3", ...
   std::vector<int64_t> shape;
   std::vector<uint8_t> data;
+  // Instead of `data`: bytes the caller keeps alive until the file is written (a tensor copied
+  // unchanged from a memory map or an in-memory model is then not copied again).
+  const uint8_t* view = nullptr;
+  size_t view_size = 0;
+
+  const uint8_t* bytes() const { return view ? view : data.data(); }
+  size_t size() const { return view ? view_size : data.size(); }
 };
 
 template <typename T>
