@@ -9,7 +9,10 @@
 namespace nibble {
 
 // tokenizer.ggml.model "gpt2" (byte-level BPE) with pre "default", "gpt2", "gpt-2", "smollm",
-// "llama3"/"llama-bpe"/"llama-v3", "qwen2", "tekken". Anything else: kUnsupported naming it.
+// "llama3"/"llama-bpe"/"llama-v3", "qwen2", "tekken"; tokenizer.ggml.model "llama" (SentencePiece
+// BPE: tokens + scores + token_type, merges derived from the scores as HF's converter does,
+// byte_fallback, add_space_prefix / add_bos_token / add_eos_token). Anything else: kUnsupported
+// naming it.
 Result<Tokenizer> tokenizer_from_gguf(const GgufFile& file);
 
 // The tokenizer.json text tokenizer_from_gguf parses (exposed for tests).
