@@ -9,20 +9,14 @@
 #include <random>
 
 #include "ops/ops.h"
+#include "op_test_util.h"
 
 namespace nibble::ops {
 namespace {
 
-std::mt19937& rng() {
-  static std::mt19937 g(12345);
-  return g;
-}
-std::vector<float> randn(size_t n, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng());
-  return v;
-}
+using op_test::randn;
+using op_test::rng;
+
 std::vector<float> poisoned(size_t n) { return std::vector<float>(n, std::nanf("")); }
 
 double nmse(const std::vector<float>& out, const std::vector<double>& ref) {

@@ -20,6 +20,7 @@ TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemv_w4.h"
 #include "ops/ops.h"
+#include "op_test_util.h"
 #include "quant/int4.h"
 #include "quant/mxfp4.h"
 #include "quant/nf4.h"
@@ -27,16 +28,9 @@ TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE
 namespace nibble::cuda {
 namespace {
 
-std::mt19937& rng() {
-  static std::mt19937 g(20261121);
-  return g;
-}
-std::vector<float> randn(size_t n, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng());
-  return v;
-}
+using op_test::randn;
+using op_test::rng;
+
 // bf16 bits of random values, and the floats they widen to.
 std::vector<uint16_t> to_bf16(const std::vector<float>& v, std::vector<float>* widened = nullptr) {
   std::vector<uint16_t> b(v.size());
