@@ -1,11 +1,11 @@
 """Records torch.mean of float32 vectors on the GPU (what bitsandbytes uses for the double-quant
 offset) so that nibble's CPU can be checked against the exact reduction order. Run on the GPU
-machine: python3 dev/kernels/torch_mean_order.py OUT.npz"""
+machine: python3 dev/kernels/torch_mean_order.py OUT.npz [SIZES...]"""
 import sys
 import numpy as np
 import torch
 
-sizes = [48, 144, 300, 1000, 4096, 10000, 65536, 262144, 917504]
+sizes = [int(a) for a in sys.argv[2:]] or [48, 144, 300, 1000, 4096, 10000, 65536, 262144, 917504]
 g = torch.Generator().manual_seed(7)
 out = {}
 for n in sizes:

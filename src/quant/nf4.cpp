@@ -175,29 +175,71 @@ Blockwise8 quantize_blockwise8(const float* x, int64_t n, int blocksize, const f
   return out;
 }
 
-// bitsandbytes takes the double-quant offset as torch.mean of the absmax vector on the GPU.
-// PyTorch reduces a float32 vector of up to 262,144 values in one block: 512 threads, each
-// adding 4-wide vectors (stride 2,048 elements) into 4 accumulators, the 4 summed, the threads
-// combined in a halving tree, and the sum multiplied by float(1 / n). Reproducing that order
-// makes the offset bit-identical (checked against torch 2.11 on an H200 for 48..262,144 values:
-// dev/kernels/torch_mean_order.py). Longer vectors are split over several blocks on the GPU,
-// whose combination order this does not model: there the offset can differ in the last bit.
+// bitsandbytes takes the double-quant offset as torch.mean of the absmax vector on the GPU. This
+// reproduces ATen's CUDA reduction of a contiguous float32 vector so that the offset is
+// bit-identical (checked against torch 2.11 on an H200 for 16 lengths from 48 to 1.5M values,
+// dev/kernels/torch_mean_order.py):
+// - n > 128 is read as 4-wide vectors (4 accumulators a thread), else element by element with 4
+//   accumulators strided by the block width; block width = largest power of two <= n/4 (or n),
+//   at most 512 threads;
+// - when a thread would see 256 or more values (n / width), the input is split over
+//   max(min(528, ceil(v/16)), ceil(v/256)) blocks (528 = 132 SMs x 4 blocks of 512), interleaved
+//   one block-width of vectors each;
+// - each block sums its threads in a halving tree, the last block sums the blocks' partials the
+//   same way, and the sum is multiplied by float(1 / n).
 float bnb_mean(const float* x, int64_t n) {
-  constexpr int kThreads = 512, kVec = 4;
-  std::vector<float> acc(kThreads * kVec, 0.0f);  // [thread][lane]
-  for (int64_t base = 0; base < n; base += kThreads * kVec) {
-    const int64_t len = std::min<int64_t>(kThreads * kVec, n - base);
-    for (int64_t i = 0; i < len; ++i) acc[i] += x[base + i];
+  auto last_pow2 = [](int64_t v) {
+    int64_t p = 1;
+    while (p * 2 <= v) p *= 2;
+    return p;
+  };
+  auto tree = [](std::vector<float>& v) {  // v.size() is a power of two
+    for (size_t off = v.size() / 2; off >= 1; off /= 2)
+      for (size_t t = 0; t < off; ++t) v[t] += v[t + off];
+    return v[0];
+  };
+  const bool vectorized = n > 128;
+  const int64_t width = std::min<int64_t>(last_pow2(vectorized ? n / 4 : n), 512);
+  const int64_t per_thread = (n + width - 1) / width;
+  int64_t blocks = 1;
+  if (per_thread >= 256) blocks = std::max<int64_t>(std::min<int64_t>(528, (per_thread + 15) / 16), (per_thread + 255) / 256);
+
+  std::vector<float> partial(blocks);
+  std::vector<float> per(width);
+  if (vectorized) {
+    const int64_t n_vec = n / 4, step = width * blocks;
+    std::vector<float> acc(static_cast<size_t>(step) * 4, 0.0f);  // [block][thread][lane]
+    for (int64_t base = 0; base < n_vec; base += step) {
+      const int64_t len = std::min(step, n_vec - base);
+      for (int64_t v = 0; v < len; ++v)
+        for (int i = 0; i < 4; ++i) acc[v * 4 + i] += x[(base + v) * 4 + i];
+    }
+    for (int64_t j = n_vec * 4; j < n; ++j) acc[(j - n_vec * 4) * 4] += x[j];  // tail: block 0, lane 0
+    for (int64_t b = 0; b < blocks; ++b) {
+      for (int64_t t = 0; t < width; ++t) {
+        const float* a = &acc[(b * width + t) * 4];
+        per[t] = ((a[0] + a[1]) + a[2]) + a[3];
+      }
+      partial[b] = tree(per);
+    }
+  } else {
+    for (int64_t t = 0; t < width; ++t) {
+      float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      int64_t idx = t;
+      for (; idx + 3 * width < n; idx += 4 * width)
+        for (int i = 0; i < 4; ++i) a[i] += x[idx + i * width];
+      for (int i = 0; i < 4 && idx < n; ++i, idx += width) a[i] += x[idx];
+      per[t] = ((a[0] + a[1]) + a[2]) + a[3];
+    }
+    partial[0] = tree(per);
   }
-  std::vector<float> per(kThreads);
-  for (int t = 0; t < kThreads; ++t) {
-    float s = acc[t * kVec];
-    for (int j = 1; j < kVec; ++j) s += acc[t * kVec + j];
-    per[t] = s;
+  float sum = partial[0];
+  if (blocks > 1) {
+    std::fill(per.begin(), per.end(), 0.0f);
+    for (int64_t b = 0; b < blocks; ++b) per[b % width] += partial[b];
+    sum = tree(per);
   }
-  for (int off = kThreads / 2; off >= 1; off /= 2)
-    for (int t = 0; t < off; ++t) per[t] += per[t + off];
-  return per[0] * (1.0f / static_cast<float>(n));
+  return sum * (1.0f / static_cast<float>(n));
 }
 
 DoubleQuant double_quantize(const std::vector<float>& absmax, int nested_blocksize) {
