@@ -60,9 +60,18 @@ Result<ChatTemplateSet> load_chat_templates_any(const std::string& path) {
 Result<ModelBundle> load_model_bundle(const std::string& path) {
   if (!fs::exists(path)) return Status::not_found("{}: no such model file or folder", path);
   NB_ASSIGN_OR_RETURN(auto model, Model::load(path));
-  NB_ASSIGN_OR_RETURN(Tokenizer tok, load_tokenizer(path));
-  ModelBundle b{path, std::move(model), std::move(tok), std::nullopt};
-  auto templates = load_chat_templates_any(path);
+  Result<ChatTemplateSet> templates = Status::not_found("no chat template");
+  std::optional<Tokenizer> tok;
+  if (is_gguf(path)) {
+    // One read of the metadata for both: building a large vocabulary's tokenizer takes seconds.
+    NB_ASSIGN_OR_RETURN(GgufFile f, GgufFile::open(path));
+    NB_ASSIGN_OR_RETURN(tok, tokenizer_from_gguf(f));
+    templates = gguf_chat_templates(f, *tok);
+  } else {
+    NB_ASSIGN_OR_RETURN(tok, Tokenizer::from_json_file(path));
+    templates = load_chat_templates(path);
+  }
+  ModelBundle b{path, std::move(model), std::move(*tok), std::nullopt};
   if (templates.is_ok()) b.chat_templates = std::move(templates.value());
   else if (templates.status().code() != StatusCode::kNotFound) return templates.status();
   return b;
