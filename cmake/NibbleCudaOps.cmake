@@ -30,8 +30,9 @@ if(TARGET test_ops)
   target_link_libraries(test_ops PRIVATE nibble_ops_cuda)
 endif()
 
-# The same CUDA tests as a small stand-alone binary (no tokenizer/ICU dependencies) that
+# The same CUDA tests (tests/ops/cuda_*.cpp) as a small stand-alone binary (no tokenizer/ICU dependencies) that
 # tools/run_gemv_bench.sh carries to the GPU machine.
-add_executable(nibble_cuda_ops_test ${CMAKE_SOURCE_DIR}/tests/ops/cuda_ops_test.cpp)
+file(GLOB nibble_cuda_test_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/ops/cuda_*.cpp)
+add_executable(nibble_cuda_ops_test ${nibble_cuda_test_srcs})
 target_link_libraries(nibble_cuda_ops_test PRIVATE nibble_ops_cuda nibble_ops nibble_quant nibble_core
   GTest::gtest GTest::gtest_main)
