@@ -20,11 +20,9 @@ std::string_view stop_reason_name(StopReason r) {
   return "?";
 }
 
-Session::Session(const Model& model, int context)
+Session::Session(const Executor& model, int context)
     : model_(model), context_(context > 0 ? std::min(context, model.config().max_position_embeddings)
-                                          : model.config().max_position_embeddings) {
-  kv_ = model_.make_cache(context_);
-}
+                                          : model.config().max_position_embeddings) {}
 
 void Session::truncate(int n) {
   if (n >= static_cast<int>(tokens_.size())) return;
@@ -55,6 +53,9 @@ Status Session::prefill(std::span<const int32_t> tokens, int chunk, std::vector<
 Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const GenerateOptions& o,
                                          const std::function<bool(int32_t)>& on_token) {
   if (prompt.empty()) return Status::invalid("the prompt is empty");
+  if (!kv_) {
+    NB_ASSIGN_OR_RETURN(kv_, model_.make_kv_cache(context_));
+  }
   if (static_cast<int>(prompt.size()) >= context_)
     return Status::invalid("the prompt is {} tokens, longer than the context of {} tokens", prompt.size(), context_);
   const int vocab = model_.config().vocab_size;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
+#include "model/executor.h"
 #include "runtime/sampler.h"
 
 namespace nibble {
@@ -37,7 +37,7 @@ struct GenerateResult {
 class Session {
  public:
   // `context` caps prompt + generated tokens (default: the model's context length).
-  explicit Session(const Model& model, int context = 0);
+  explicit Session(const Executor& model, int context = 0);
 
   // Generates after `prompt`. `on_token` sees each new token and returns false to stop (stop
   // strings are matched by the caller on the decoded text).
@@ -51,9 +51,9 @@ class Session {
   Status prefill(std::span<const int32_t> tokens, int chunk, std::vector<float>& last_logits);
   void truncate(int n_tokens);
 
-  const Model& model_;
+  const Executor& model_;
   int context_;
-  std::unique_ptr<KvCache> kv_;
+  std::unique_ptr<KvCache> kv_;  // made by the first generate()
   BlockTable table_;
   std::vector<int32_t> tokens_;  // tokens whose K/V are in the cache, in order
 };

@@ -4,7 +4,7 @@
 
 namespace nibble {
 
-Result<std::vector<float>> sequence_logits(const Model& model, std::span<const int32_t> tokens,
+Result<std::vector<float>> sequence_logits(const Executor& model, std::span<const int32_t> tokens,
                                            int chunk) {
   const int n = static_cast<int>(tokens.size());
   if (n == 0) return Status::invalid("no tokens given");
@@ -12,7 +12,7 @@ Result<std::vector<float>> sequence_logits(const Model& model, std::span<const i
     return Status::invalid("{} tokens exceed the model's context length of {}", n,
                            model.config().max_position_embeddings);
   if (chunk <= 0) chunk = n;
-  auto kv = model.make_cache(n);
+  NB_ASSIGN_OR_RETURN(auto kv, model.make_kv_cache(n));
   BlockTable table;
   std::vector<float> all, part;
   all.reserve(static_cast<size_t>(n) * model.config().vocab_size);

@@ -1,0 +1,31 @@
+// What runs forward passes of one model: the CPU Model (the oracle) or a GPU backend built from
+// it (src/model/cuda). Sessions, benchmarks and the scheduler hold an Executor, so they do not
+// know where the arithmetic happens.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "io/model_config.h"
+#include "kv/kv_cache.h"
+#include "model/batch.h"
+
+namespace nibble {
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual const ModelConfig& config() const = 0;
+  // "cpu", or the GPU's name.
+  virtual std::string device_name() const = 0;
+  // A cache sized for `n_tokens` positions in total across sequences, in this executor's memory.
+  virtual Result<std::unique_ptr<KvCache>> make_kv_cache(int n_tokens, int block_size = 16) const = 0;
+  // Runs the batch; logits: [batch.n_logit_rows(), vocab] fp32, rows in sequence order.
+  // Advances nothing: the caller updates each BlockTable's n_tokens. `kv` must come from this
+  // executor's make_kv_cache.
+  virtual Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const = 0;
+};
+
+}  // namespace nibble
