@@ -12,7 +12,8 @@
 // bench/gemv_anchors.py run just before, in the same session (--anchors FILE).
 //
 // usage: nibble_gemv_bench [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE]
-//                          [--format nf4|int4|mxfp4] [--m M] [--config I]
+//                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--no-dequant]
+// It also times w4_dequant_bf16 per shape and format (bytes = packed weight + bf16 matrix).
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -227,6 +228,30 @@ double time_gemv(std::vector<W4Device>& ws, const uint16_t* x, int m, uint16_t* 
   return median(ts);
 }
 
+// Median per-call time (us) of w4_dequant_bf16 over the rotating weight copies into one output.
+double time_dequant(std::vector<W4Device>& ws, uint16_t* out, Stream& s, int batches) {
+  const int per_batch = std::max<int>(4, std::min<int>(16, static_cast<int>(ws.size())));
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  for (int i = 0; i < 2; ++i) OK(w4_dequant_bf16(ws[i % ws.size()], out, s));
+  std::vector<double> ts;
+  size_t r = 0;
+  for (int b = 0; b < batches; ++b) {
+    OK(gpu_sleep(s, 200.0 + 10.0 * per_batch));
+    CK(cudaEventRecord(e0, s.get()));
+    for (int i = 0; i < per_batch; ++i) OK(w4_dequant_bf16(ws[r++ % ws.size()], out, s));
+    CK(cudaEventRecord(e1, s.get()));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    ts.push_back(ms * 1e3 / per_batch);
+  }
+  CK(cudaEventDestroy(e0));
+  CK(cudaEventDestroy(e1));
+  return median(ts);
+}
+
 // ||y - ref|| / ||ref|| over the first and last rows, ref from the packed layout on the CPU.
 double check(const W4Packed& w, const std::vector<uint16_t>& xh, const std::vector<uint16_t>& yh, int m) {
   double num = 0, den = 0;
@@ -251,7 +276,7 @@ int main(int argc, char** argv) {
   std::string out_path, anchors_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;
-  bool quick = false;
+  bool quick = false, dequant = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--only" && i + 1 < argc) only_shape = argv[++i];
@@ -261,9 +286,10 @@ int main(int argc, char** argv) {
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
     else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
     else if (a == "--quick") quick = true;
+    else if (a == "--no-dequant") dequant = false;
     else {
       std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE] "
-                   "[--format F] [--m M] [--config I]\n", argv[0]);
+                   "[--format F] [--m M] [--config I] [--no-dequant]\n", argv[0]);
       return 2;
     }
   }
@@ -302,6 +328,7 @@ int main(int argc, char** argv) {
               dev.cc_minor, dev.sm_count, bw);
 
   nlohmann::json records = nlohmann::json::array();
+  nlohmann::json dequant_records = nlohmann::json::array();
   const W4Format formats[] = {W4Format::kNf4, W4Format::kInt4, W4Format::kMxfp4};
   const int ms[] = {1, 8, 32};
   const int batches = quick ? 7 : 25;
@@ -335,7 +362,7 @@ int main(int argc, char** argv) {
         OK(s.download(yh.data(), y_r.value().get(), yh.size() * 2));
         const double err = check(host, xh, yh, m);
 
-        const int dflt = gemv_default_config(dev, m, sh.n, sh.k);
+        const int dflt = gemv_default_config(dev, f, m, sh.n, sh.k);
         double t_default = 0, t_best = 1e30;
         int best = dflt;
         nlohmann::json per_config = nlohmann::json::object();
@@ -388,6 +415,18 @@ int main(int argc, char** argv) {
                     it != amap.end() ? fmt::format("  {:.2f}x anchor", it->second / t_default).c_str() : "");
         std::fflush(stdout);
         records.push_back(rec);
+      }
+      if (dequant) {
+        // The prefill path's dequantization: one read of the packed weight, one bf16 write.
+        auto out = DeviceBuffer<uint16_t>::create(s, static_cast<size_t>(sh.n * sh.k));
+        OK(out.status());
+        const double t = time_dequant(ws, out.value().get(), s, quick ? 5 : 11);
+        const double moved = static_cast<double>(bytes) + 2.0 * sh.n * sh.k;
+        const double tbps = moved / (t * 1e-6) / 1e12;
+        std::printf("%-19s %-5s dequant_bf16 %8.2f us  %.2f TB/s = %.2f of copy\n", sh.name, w4_format_name(f), t, tbps,
+                    tbps / bw);
+        dequant_records.push_back({{"shape", sh.name}, {"format", w4_format_name(f)}, {"N", sh.n}, {"K", sh.k},
+                                   {"us", t}, {"bytes", moved}, {"TBps", tbps}, {"frac_of_copy", tbps / bw}});
       }
       ws.clear();
       OK(s.sync());
@@ -449,7 +488,8 @@ int main(int argc, char** argv) {
                         {"method", "median over batches of launches rotating >= 400 MB of weight copies; CUDA events"},
                         {"gemv", records},
                         {"summary", summary},
-                        {"per_config_summary", per_config_summary}};
+                        {"per_config_summary", per_config_summary},
+                        {"dequant_bf16", dequant_records}};
   if (!out_path.empty()) {
     std::ofstream o(out_path);
     o << doc.dump(1) << "\n";

@@ -33,6 +33,8 @@ endif()
 # The same CUDA tests (tests/ops/cuda_*.cpp) as a small stand-alone binary (no tokenizer/ICU dependencies) that
 # tools/run_gemv_bench.sh carries to the GPU machine.
 file(GLOB nibble_cuda_test_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/ops/cuda_*.cpp)
-add_executable(nibble_cuda_ops_test ${nibble_cuda_test_srcs})
+# The sampling tests compare with the CPU sampler: its one source file rather than the whole
+# runtime library (which would bring the tokenizer and ICU).
+add_executable(nibble_cuda_ops_test ${nibble_cuda_test_srcs} ${CMAKE_SOURCE_DIR}/src/runtime/sampler.cpp)
 target_link_libraries(nibble_cuda_ops_test PRIVATE nibble_ops_cuda nibble_ops nibble_quant nibble_core
   GTest::gtest GTest::gtest_main)

@@ -5,16 +5,25 @@
 #                                    nibble_cuda_ops_test for sm_90a;sm_80 and put them, the shared
 #                                    libraries they need and bitsandbytes' wheel contents under
 #                                    .whl/ (git-ignored) so a device call can carry ".whl"
-#   tools/run_gemv_bench.sh [--quick] (on the GPU machine) tests, anchors, benchmark; results
+#   tools/run_gemv_bench.sh [--quick] [--no-anchors] [-- BENCH ARGS...]
+#                                    (on the GPU machine) tests, anchors, benchmark; results
 #                                    under $OUT (or bench/results when OUT is unset)
 #
-# On the GPU machine it uses the carried binaries when .whl/nibble_gemv exists, else it builds
+# Environment: BUILD (build folder for `pack`, default build-cuda), ARCHS (for `pack`, default
+# "90a;80"), PKG (package folder, default .whl/nibble_gemv: several people can keep their own;
+# `pack` empties it, so keep other files elsewhere), TESTS (gtest filter of the tests to run,
+# default all; parameterized tests are named Formats/..., so filter with a leading '*', e.g.
+# '*CudaGemv*:*CudaW4*'), ANCHORS (an anchors JSON from an earlier session to use with
+# --no-anchors; the ratios are then not same-run and the table says so), BENCH_TIMEOUT.
+#
+# On the GPU machine it uses the carried binaries when $PKG/bin exists, else it builds
 # with CMake there. bitsandbytes is imported from .whl/bnb when present (the PyPI wheel's
 # libbitsandbytes_cuda130.so), else from whatever python3 finds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-PKG=.whl/nibble_gemv
+PKG=${PKG:-.whl/nibble_gemv}
+BUILD=${BUILD:-build-cuda}
 
 configure_and_build() {  # $1 = build dir, $2 = architectures
   local extra=()
@@ -30,9 +39,9 @@ configure_and_build() {  # $1 = build dir, $2 = architectures
 }
 
 if [[ "${1:-}" == "pack" ]]; then
-  configure_and_build build-cuda "90a;80" || exit 1
+  configure_and_build "$BUILD" "${ARCHS:-90a;80}" || exit 1
   rm -rf "$PKG" && mkdir -p "$PKG/bin" "$PKG/lib"
-  cp build-cuda/bin/nibble_gemv_bench build-cuda/bin/nibble_cuda_ops_test "$PKG/bin/"
+  cp "$BUILD"/bin/nibble_gemv_bench "$BUILD"/bin/nibble_cuda_ops_test "$PKG/bin/"
   for lib in $(ldd "$PKG"/bin/* | awk '/=>/ {print $3}' | sort -u | grep -E 'libfmt|libgomp|libcudart'); do
     cp -L "$lib" "$PKG/lib/"
   done
@@ -49,7 +58,15 @@ if [[ "${1:-}" == "pack" ]]; then
 fi
 
 QUICK=()
-[[ "${1:-}" == "--quick" ]] && QUICK=(--quick)
+RUN_ANCHORS=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) QUICK=(--quick) ;;
+    --no-anchors) RUN_ANCHORS=0 ;;
+    --) shift; QUICK+=("$@"); break ;;
+  esac
+  shift
+done
 OUTDIR=${OUT:-$ROOT/bench/results}
 mkdir -p "$OUTDIR"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used --format=csv,noheader || true
@@ -65,25 +82,32 @@ fi
 echo "== correctness: CUDA ops vs CPU twins (each test in its own process: a fault cannot hide the rest)"
 T=$BIN/nibble_cuda_ops_test
 : > "$OUTDIR/cuda_ops_test.log"
-for t in $("$T" --gtest_list_tests | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
+for t in $("$T" --gtest_list_tests --gtest_filter="${TESTS:-*}" | awk '/^[^ ]/ {s=$1} /^  / {print s $1}'); do
   if timeout 120 "$T" --gtest_filter="$t" >> "$OUTDIR/cuda_ops_test.log" 2>&1; then echo "PASS $t"; else echo "FAIL $t"; fi
 done | tee "$OUTDIR/cuda_ops_test.txt" | grep -c PASS | sed 's/^/tests passed: /'
 grep FAIL "$OUTDIR/cuda_ops_test.txt"
 TEST_RC=$(grep -c FAIL "$OUTDIR/cuda_ops_test.txt")
 
-echo "== anchors: bitsandbytes NF4 and cuBLAS bf16, same session"
-PYTHONPATH=$ROOT/.whl/bnb:${PYTHONPATH:-} PYTHONUNBUFFERED=1 timeout 200 \
-  python3 bench/gemv_anchors.py "$OUTDIR/gemv_anchors.json" > "$OUTDIR/anchors.log" 2>&1
-echo "anchors rc=$? ($(grep -c '^anchor' "$OUTDIR/anchors.log") rows)"; grep -v '^anchor' "$OUTDIR/anchors.log" | tail -5
+ANCHOR_JSON=$OUTDIR/gemv_anchors.json
+if [[ $RUN_ANCHORS == 1 ]]; then
+  echo "== anchors: bitsandbytes NF4 and cuBLAS bf16, same session"
+  PYTHONPATH=$ROOT/.whl/bnb:${PYTHONPATH:-} PYTHONUNBUFFERED=1 timeout 200 \
+    python3 bench/gemv_anchors.py "$ANCHOR_JSON" > "$OUTDIR/anchors.log" 2>&1
+  echo "anchors rc=$? ($(grep -c '^anchor' "$OUTDIR/anchors.log") rows)"; grep -v '^anchor' "$OUTDIR/anchors.log" | tail -5
+else
+  ANCHOR_JSON=${ANCHORS:-}
+  echo "== anchors: not measured in this session${ANCHOR_JSON:+ (ratios use $ANCHOR_JSON, an earlier session)}"
+fi
 
 echo "== benchmark"
 DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9._-')
 JSON=$OUTDIR/gemv_${DEV}_$(date -u +%Y-%m-%d).json
-timeout 300 "$BIN/nibble_gemv_bench" "${QUICK[@]}" --anchors "$OUTDIR/gemv_anchors.json" --out "$JSON" \
+timeout "${BENCH_TIMEOUT:-300}" "$BIN/nibble_gemv_bench" "${QUICK[@]}" ${ANCHOR_JSON:+--anchors "$ANCHOR_JSON"} --out "$JSON" \
   > "$OUTDIR/bench.log" 2>&1
 echo "bench rc=$?"
 # The short table: M=1 rows of every shape for NF4, then the per-format geometric means.
 grep -E "^device|nf4   M= 1" "$OUTDIR/bench.log" | cut -c1-170
+grep "dequant_bf16" "$OUTDIR/bench.log" | awk '{f[$2]+=log($9); n[$2]++} END {for (k in f) printf "dequant_bf16 %s geomean %.2f of copy over %d shapes\n", k, exp(f[k]/n[k]), n[k]}'
 sed -n '/^format   M   geo_frac/,/^$/p' "$OUTDIR/bench.log"
 # best fixed configuration per (format, M)
 sed -n '/^format   M  config/,$p' "$OUTDIR/bench.log" | awk 'NR>1 && NF==4 {k=$1" "$2; if ($4>b[k]) {b[k]=$4; c[k]=$3}} END {for (k in b) print "best fixed config", k, c[k], b[k]}' | sort

@@ -101,6 +101,7 @@ Status Stream::scratch(size_t bytes, size_t n_counters, float** ws, int** counte
     ws_bytes_ = 0;
     NB_ASSIGN_OR_RETURN(ws_, pool_->alloc(want, stream_));
     ws_bytes_ = want;
+    ++scratch_generation_;
   }
   if (n_counters > n_counters_) {
     pool_->free(counters_, stream_);
@@ -110,6 +111,7 @@ Status Stream::scratch(size_t bytes, size_t n_counters, float** ws, int** counte
     NB_ASSIGN_OR_RETURN(void* c, pool_->alloc(want * sizeof(int), stream_));
     counters_ = static_cast<int*>(c);
     n_counters_ = want;
+    ++scratch_generation_;
     NB_TRY(memset(counters_, 0, want * sizeof(int)));  // kernels leave them at zero afterwards
   }
   *ws = static_cast<float*>(ws_);

@@ -70,6 +70,8 @@ class Stream {
   // arrival counters that start (and are always left) at zero. Grows on demand; size it before a
   // graph capture by calling once with the largest problem.
   Status scratch(size_t bytes, size_t n_counters, float** ws, int** counters);
+  // Bumped whenever scratch() reallocates: a CUDA graph captured before points at freed memory.
+  uint64_t scratch_generation() const { return scratch_generation_; }
 
  private:
   Stream() = default;
@@ -79,6 +81,7 @@ class Stream {
   size_t ws_bytes_ = 0;
   int* counters_ = nullptr;
   size_t n_counters_ = 0;
+  uint64_t scratch_generation_ = 0;
 };
 
 // An owned device allocation of `count` T from the pool, freed on the stream it was made on.

@@ -52,4 +52,28 @@ Status paged_decode_attention(const uint16_t* q, const int32_t* positions, const
                               const int32_t* block_tables, const void* k_cache, const void* v_cache,
                               int n_tokens, const DecodeAttnParams& p, uint16_t* out, Stream& s);
 
+// With a bf16 cache, paged_decode_attention splits each token's context over several blocks and
+// merges their partials through Stream::scratch. The most scratch (bytes, counters) it uses for any
+// n_tokens in 1..max_tokens with these parameters: call s.scratch() with it once before capturing
+// graphs, so that no later call grows (moves) the scratch a graph points into.
+struct ScratchNeed {
+  size_t bytes = 0, counters = 0;
+};
+ScratchNeed paged_decode_attention_scratch(int max_tokens, const DecodeAttnParams& p, const DeviceInfo& info);
+
+// ---- small per-token ops (token_ops.cu) -----------------------------------------------------
+
+// x = cap * tanh(x / cap) in place (logit softcapping).  x: [n] fp32; cap > 0.
+Status softcap_f32(float* x, int64_t n, float cap, Stream& s);
+
+// y[t, :] = bf16(y[t, :] + bias) in place.  y: [T, n] bf16; bias: [n] fp32.
+Status add_bias(uint16_t* y, const float* bias, int T, int n, Stream& s);
+
+// out[i, :] = x[rows[i], :].  x: [*, dim] bf16; rows: [n_rows]; out: [n_rows, dim].
+Status gather_rows(const uint16_t* x, const int32_t* rows, int n_rows, int dim, uint16_t* out, Stream& s);
+
+// out[t, j] = act(gate_up[t, j]) * gate_up[t, f + j], act = silu or gelu_tanh.
+// gate_up: [T, 2f] bf16 (gate = columns [0, f), up = [f, 2f)); out: [T, f] bf16.
+Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s);
+
 }  // namespace nibble::cuda

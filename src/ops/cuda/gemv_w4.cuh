@@ -1,15 +1,19 @@
 // The 4-bit GEMV / skinny-GEMM kernel shared by NF4, INT4 and MXFP4 (one .cu per format
-// instantiates it with that format's scale policy). Layout and design: gemv_w4.h, docs/kernels.md.
+// instantiates it with that format's policy). Layout and design: gemv_w4.h, docs/kernels.md.
 //
-// Block (bx, split): rows [16 * rt * bx, + 16 * rt), units [KU * split / splits, ...). Its warps
-// take the 64-column units round-robin, for all rt row tiles at once. Each warp streams its units
-// through its own ring of `stages` shared-memory slots filled by cp.async (weights evict-first,
-// activations evict-last), so `stages` units per warp are in flight whatever the compute does.
-// A unit's codes are decoded through a byte -> bf16x2 table in shared memory (replicated 32 times
-// so that lane l always reads bank l: no conflicts whatever the codes), multiplied on the tensor
-// cores (m16n8k16, weights as A so that M <= 8 wastes no weight bandwidth), and scaled per block
-// in fp32. Warps then reduce through shared memory; with split-K the last block of a row tile to
-// arrive adds the splits' partials in a fixed order.
+// v3. Block (bx, split): warp w owns row tiles [rt, rt + RT), rt = (bx * W + w) * RT, and walks the
+// block's K range [KU * split / splits, ...) one 64-column unit at a time. Nothing is shared between
+// warps but the decode table, so there is no cross-warp reduction:
+//  - weights stream straight into registers (16-byte loads, L1 bypassed, L2 evict-first), AHEAD
+//    units ahead of the one being computed, in a rolling set of 4 register slots;
+//  - activations come through L1 (every warp of the block reads the same ones), XAHEAD units ahead;
+//  - each unit's scale data is loaded and decoded once per row pair: lane t of group g does unit
+//    u0 + t of a group of 4 units, and the unit's compute takes it from lane 4g + j by shuffle;
+//  - codes become bf16 MMA operands by a byte -> bf16x2 table in shared memory (NF4, E2M1) or by
+//    arithmetic (INT4: OR the nibbles into the mantissa of 128.0, subtract 128 + zero);
+//  - m16n8k16 with the 16 weight rows as A (M <= 8 costs the weight traffic and decode of M = 1),
+//    each unit's MMAs into a fresh fragment, scaled per block in fp32.
+// With split-K the last block of a row-tile group to arrive adds the splits' partials in order.
 #pragma once
 
 #include <algorithm>
@@ -40,320 +44,421 @@ struct W4KernelParams {
   uint32_t flags;
 };
 
-// ---- scale policies -------------------------------------------------------------------------
-// chunk(): the 16-byte piece of this (row tile, unit)'s scale bytes that a lane copies into the
-// ring slot's 80-byte scale area (if any), and how far its source moves per step of W units.
-// read(): lane group g's raw words (rows g and g + 8) from the slot.
-// decode(): s[group][0] for row g, s[group][1] for row g + 8; kSG scale groups per unit (the
-// unit's column halves h = 0, 1 belong to group h * kSG / 2).
-// adjust(): optional change to the decoded bf16x2 A registers (INT4 zero points).
+// Activations: read by every warp of every block, so allocate in L1 and keep in L2.
+__device__ __forceinline__ uint4 ld_keep_v4(const void* p, uint64_t pol) {
+  uint4 v;
+  asm("ld.global.nc.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p), "l"(pol));
+  return v;
+}
 
-struct ScaleChunk {
-  const uint8_t* src = nullptr;
-  int dst = 0;      // byte offset in the slot's scale area
-  int advance = 0;  // bytes the source moves per step
+// (a & b) | c as one LOP3 (the compiler splits it in two when b and c are both immediates).
+template <uint32_t B>
+__device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "n"(B), "r"(c));
+  return d;
+}
+
+// ---- format policies ------------------------------------------------------------------------
+// src(): where this lane's scale data of (row tile rt, unit u) sits (lane group g: rows g, g + 8),
+//   and how far it moves per group of 4 units. prefetch(): load it (raw), a group of units ahead. decode(): those raw words -> kScl decoded words, once per (row pair, unit).
+// unpack(): the decoded words of the unit being computed (shuffled in) -> fp32 scales s[sg][row]
+//   (kSG scale groups per unit: the unit's column halves h belong to group h * kSG / 2) and, for
+//   INT4, the bf16x2 word subtracted from the codes. codes(): one 32-bit word of 8 codes -> the four
+//   bf16x2 A registers (register r = byte r: low nibble column c, high nibble column c + 1).
+
+struct ScaleSrc {
+  const uint8_t* a;
+  const uint8_t* b;
+  int step_a, step_b;  // bytes per group of 4 units
 };
 
+// Table decode: lut entry b for lane l at byte b * 128 + l * 4 (replicated 32 times so lane l
+// always reads bank l). One lookup = PRMT (byte r, zero-extended) + LEA + LDS.
+__device__ __forceinline__ void lut_codes(uint32_t word, uint32_t lut_lane, uint32_t (&a)[4]) {
+#pragma unroll
+  for (int r = 0; r < 4; ++r) a[r] = lds_u32(lut_lane + (__byte_perm(word, 0, 0x4440 | r) << 7));
+}
+
 struct FmtNf4 {
-  static constexpr int kSG = 1;
+  static constexpr bool kLut = true;
+  static constexpr int kSG = 1, kPre = 3, kScl = 2;
   static constexpr const char* kName = "gemv_nf4";
-  // The 16-byte scale chunk this lane copies for (row tile, unit), where it goes in the slot's
-  // 80-byte scale area, and how far the source moves per step of W units (src null: none).
-  __device__ static ScaleChunk chunk(const W4KernelParams& p, int rt, int u, int lane, int w) {
+  // Whether decoded word s is the same on every lane (no shuffle needed).
+  __device__ static bool lane_uniform(const W4KernelParams&, int) { return false; }
+  __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
-    if (p.flags & kW4DoubleQuant)  // 8 x uint16
-      return lane == 0 ? ScaleChunk{p.scales + unit * 16, 0, 16 * w} : ScaleChunk{};
-    return lane < 4 ? ScaleChunk{p.scales + unit * 64 + 16 * lane, 16 * lane, 64 * w} : ScaleChunk{};  // 8 x float2
+    if (p.flags & kW4DoubleQuant) return {p.scales + unit * 16 + 2 * g, nullptr, 4 * 16, 0};  // uint16 codes, rows g | g + 8
+    return {p.scales + unit * 64 + 8 * g, nullptr, 4 * 64, 0};                               // fp32 absmax, rows g, g + 8
   }
-  __device__ static void read(const W4KernelParams& p, uint32_t src, int g, uint32_t (&raw)[2]) {
+  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int b0, uint64_t pol, uint32_t (&pre)[kPre]) {
     if (p.flags & kW4DoubleQuant) {
-      raw[0] = lds_u16(src + 2 * g);
-      raw[1] = 0;
+      pre[0] = ld_stream_u16(sp.a, pol);
+      // nested absmax of the canonical blocks b = row * KU + u (b0 for row g; nested is padded to
+      // n16 * 16 rows)
+      pre[1] = __float_as_uint(__ldg(p.nested + (b0 >> 8)));
+      pre[2] = __float_as_uint(__ldg(p.nested + ((b0 + 8 * p.ku) >> 8)));
     } else {
-      const uint2 v = lds_v2(src + 8 * g);
-      raw[0] = v.x;
-      raw[1] = v.y;
+      const uint2 v = ld_stream_v2(sp.a, pol);
+      pre[0] = v.x;
+      pre[1] = v.y;
     }
   }
-  __device__ static void decode(const W4KernelParams& p, const float* dmap, const uint32_t (&raw)[2],
-                                int b0, float (&s)[kSG][2]) {
+  static constexpr bool kCanFold = false;
+  __device__ static void decode(const W4KernelParams& p, const float* dmap, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl], bool) {
     if (p.flags & kW4DoubleQuant) {
-      // absmax = dmap[q] * nested[b / 256] + offset, two separately rounded fp32 operations
-      // (bitsandbytes' order), b = the canonical block index row * KU + u (b0 for row g).
-      const int b1 = b0 + 8 * p.ku;
-      s[0][0] = __fadd_rn(__fmul_rn(dmap[raw[0] & 0xFF], __ldg(p.nested + (b0 >> 8))), p.offset);
-      s[0][1] = __fadd_rn(__fmul_rn(dmap[(raw[0] >> 8) & 0xFF], __ldg(p.nested + (b1 >> 8))), p.offset);
+      // absmax = dmap[q] * nested + offset, two separately rounded fp32 operations (bnb's order)
+      s[0] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[pre[0] & 0xFF], __uint_as_float(pre[1])), p.offset));
+      s[1] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[(pre[0] >> 8) & 0xFF], __uint_as_float(pre[2])), p.offset));
     } else {
-      s[0][0] = __uint_as_float(raw[0]);
-      s[0][1] = __uint_as_float(raw[1]);
+      s[0] = pre[0];
+      s[1] = pre[1];
     }
   }
-  __device__ static void adjust(const W4KernelParams&, const uint32_t (&)[2], uint32_t (&)[4]) {}
+  __device__ static void unpack(const W4KernelParams&, const uint32_t (&s)[kScl], float (&sc)[kSG][2], uint32_t (&)[2]) {
+    sc[0][0] = __uint_as_float(s[0]);
+    sc[0][1] = __uint_as_float(s[1]);
+  }
+  __device__ static void codes(uint32_t word, uint32_t lut_lane, const uint32_t (&)[2], uint32_t (&a)[4]) {
+    lut_codes(word, lut_lane, a);
+  }
 };
 
 struct FmtInt4 {
-  static constexpr int kSG = 1;  // group 128 = two units; each unit applies its group's scale
+  static constexpr bool kLut = false;
+  static constexpr int kSG = 1, kPre = 2, kScl = 4;
   static constexpr const char* kName = "gemv_int4";
-  // Groups are two units and W is even, so the group index also moves linearly: W / 2 per step.
-  __device__ static ScaleChunk chunk(const W4KernelParams& p, int rt, int u, int lane, int w) {
+  // Symmetric weights: the subtracted word is 136 on every lane.
+  __device__ static bool lane_uniform(const W4KernelParams& p, int s) { return s >= 2 && !(p.flags & kW4HasZeros); }
+  static constexpr uint32_t kMagic = 0x43004300u;  // bf16x2 (128, 128): ORing a nibble in gives 128 + c
+  // Group 128 = two units, and a unit group of 4 is two groups: the sources move 2 groups per step.
+  __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t grp = static_cast<size_t>(rt) * (p.ku >> 1) + (u >> 1);
-    if (lane < 2) return {p.scales + grp * 32 + 16 * lane, 16 * lane, 16 * w};                 // 8 x uint32
-    if (lane == 2 && (p.flags & kW4HasZeros)) return {p.zeros + grp * 16, 64, 8 * w};           // 8 x uint16
-    return {};
+    return {p.scales + grp * 32 + 4 * g, p.zeros + grp * 16 + 2 * g, 2 * 32, 2 * 16};
   }
-  __device__ static void read(const W4KernelParams& p, uint32_t src, int g, uint32_t (&raw)[2]) {
-    raw[0] = lds_u32(src + 4 * g);
-    raw[1] = (p.flags & kW4HasZeros) ? lds_u16(src + 64 + 2 * g) : 0u;
+  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
+    pre[0] = ld_stream_u32(sp.a, pol);  // fp16 / bf16 scales, rows g | g + 8
+    if (p.flags & kW4HasZeros) pre[1] = ld_stream_u16(sp.b, pol);  // zero points
   }
-  __device__ static void decode(const W4KernelParams& p, const float*, const uint32_t (&raw)[2], int,
-                                float (&s)[kSG][2]) {
+  // fold: the codes stay 128 + c and the kernel subtracts (128 + z) * sum(x) in fp32 after the
+  // MMAs (words 2, 3 are then the fp32 128 + z of rows g, g + 8).
+  static constexpr bool kCanFold = true;
+  __device__ static void decode(const W4KernelParams& p, const float*, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
+                                bool fold) {
     if (p.flags & kW4ScaleF16) {
-      s[0][0] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw[0] & 0xFFFF)));
-      s[0][1] = __half2float(__ushort_as_half(static_cast<unsigned short>(raw[0] >> 16)));
+      s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
+      s[1] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] >> 16))));
     } else {
-      s[0][0] = bf16_bits_to_f32(raw[0] & 0xFFFF);
-      s[0][1] = bf16_bits_to_f32(raw[0] >> 16);
+      s[0] = pre[0] << 16;
+      s[1] = pre[0] & 0xFFFF0000u;
+    }
+    // bf16x2 (128 + z, 128 + z) per row: z in the mantissa of 128.0 (z <= 15), exact. Symmetric:
+    // z = 8 on every lane (also lanes whose unit is past the end and loaded nothing).
+    const uint32_t z = (p.flags & kW4HasZeros) ? pre[1] : 0x0808u;
+    if (fold) {
+      s[2] = __float_as_uint(128.0f + static_cast<float>(z & 0xFF));
+      s[3] = __float_as_uint(128.0f + static_cast<float>((z >> 8) & 0xFF));
+    } else {
+      s[2] = __byte_perm(z, 0x43, 0x4040);
+      s[3] = __byte_perm(z, 0x43, 0x4141);
     }
   }
-  // With zero points the table holds the raw code c; subtract the row's zero (exact in bf16:
-  // |c - z| <= 16). Registers 0, 2 are row g, 1, 3 row g + 8.
-  __device__ static void adjust(const W4KernelParams& p, const uint32_t (&raw)[2], uint32_t (&a)[4]) {
-    if (!(p.flags & kW4HasZeros)) return;
-    const __nv_bfloat162 z0 = __float2bfloat162_rn(static_cast<float>(raw[1] & 0xFF));
-    const __nv_bfloat162 z1 = __float2bfloat162_rn(static_cast<float>((raw[1] >> 8) & 0xFF));
+  __device__ static void unpack(const W4KernelParams&, const uint32_t (&s)[kScl], float (&sc)[kSG][2], uint32_t (&zm)[2]) {
+    sc[0][0] = __uint_as_float(s[0]);
+    sc[0][1] = __uint_as_float(s[1]);
+    zm[0] = s[2];
+    zm[1] = s[3];
+  }
+  // Register r: byte r of the word (low nibble) and byte r of word >> 4 (high nibble) into the
+  // two halves, masked to the nibble, ORed into 128.0: (128 + c_lo, 128 + c_hi); minus 128 + z of
+  // its row (registers 0, 2 row g; 1, 3 row g + 8): c - z, exact. PRMT + LOP3 + HSUB2 per register.
+  // Without the subtraction (fold): 128 + c.
+  __device__ static void codes_raw(uint32_t word, uint32_t magic, uint32_t (&a)[4]) {
+    const uint32_t hi = word >> 4;
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+      a[r] = and_or<0x000F000Fu>(__byte_perm(word, hi, r | (r << 4) | ((4 + r) << 8) | ((4 + r) << 12)), magic);
+  }
+  __device__ static void codes(uint32_t word, uint32_t magic, const uint32_t (&zm)[2], uint32_t (&a)[4]) {
+    const uint32_t hi = word >> 4;
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
-      __nv_bfloat162 v = *reinterpret_cast<__nv_bfloat162*>(&a[r]);
-      v = __hsub2(v, (r & 1) ? z1 : z0);
-      a[r] = *reinterpret_cast<uint32_t*>(&v);
+      const uint32_t v = and_or<0x000F000Fu>(__byte_perm(word, hi, r | (r << 4) | ((4 + r) << 8) | ((4 + r) << 12)), magic);
+      __nv_bfloat162 b = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&v),
+                                 *reinterpret_cast<const __nv_bfloat162*>(&zm[r & 1]));
+      a[r] = *reinterpret_cast<uint32_t*>(&b);
     }
   }
 };
 
 struct FmtMxfp4 {
-  static constexpr int kSG = 2;  // blocks of 32: the unit's two column halves
+  static constexpr bool kLut = true;
+  static constexpr int kSG = 2, kPre = 1, kScl = 4;  // blocks of 32: the unit's two column halves
   static constexpr const char* kName = "gemv_mxfp4";
-  __device__ static ScaleChunk chunk(const W4KernelParams& p, int rt, int u, int lane, int w) {
+  __device__ static bool lane_uniform(const W4KernelParams&, int) { return false; }
+  __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
-    return lane < 2 ? ScaleChunk{p.scales + unit * 32 + 16 * lane, 16 * lane, 32 * w} : ScaleChunk{};  // 8 x uint32
+    return {p.scales + unit * 32 + 4 * g, nullptr, 4 * 32, 0};  // (g, 2u), (g+8, 2u), (g, 2u+1), (g+8, 2u+1)
   }
-  __device__ static void read(const W4KernelParams&, uint32_t src, int g, uint32_t (&raw)[2]) {
-    raw[0] = lds_u32(src + 4 * g);
-    raw[1] = 0;
+  __device__ static void prefetch(const W4KernelParams&, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
+    pre[0] = ld_stream_u32(sp.a, pol);
   }
   // E8M0 -> fp32 power of two; code 0 is 2^-127 (an fp32 subnormal), 255 is NaN.
-  __device__ static float e8m0(uint32_t e) {
-    return e == 0 ? __uint_as_float(0x00400000u) : e == 255 ? __uint_as_float(0x7FC00000u) : __uint_as_float(e << 23);
+  __device__ static uint32_t e8m0(uint32_t e) {
+    return e == 0 ? 0x00400000u : e == 255 ? 0x7FC00000u : e << 23;
   }
-  __device__ static void decode(const W4KernelParams&, const float*, const uint32_t (&raw)[2], int,
-                                float (&s)[kSG][2]) {
-    s[0][0] = e8m0(raw[0] & 0xFF);
-    s[0][1] = e8m0((raw[0] >> 8) & 0xFF);
-    s[1][0] = e8m0((raw[0] >> 16) & 0xFF);
-    s[1][1] = e8m0(raw[0] >> 24);
+  static constexpr bool kCanFold = false;
+  __device__ static void decode(const W4KernelParams&, const float*, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl], bool) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) s[i] = e8m0((pre[0] >> (8 * i)) & 0xFF);
   }
-  __device__ static void adjust(const W4KernelParams&, const uint32_t (&)[2], uint32_t (&)[4]) {}
+  __device__ static void unpack(const W4KernelParams&, const uint32_t (&s)[kScl], float (&sc)[kSG][2], uint32_t (&)[2]) {
+    sc[0][0] = __uint_as_float(s[0]);
+    sc[0][1] = __uint_as_float(s[1]);
+    sc[1][0] = __uint_as_float(s[2]);
+    sc[1][1] = __uint_as_float(s[3]);
+  }
+  __device__ static void codes(uint32_t word, uint32_t lut_lane, const uint32_t (&)[2], uint32_t (&a)[4]) {
+    lut_codes(word, lut_lane, a);
+  }
 };
 
 // ---- the kernel ---------------------------------------------------------------------------
 
-template <class F, int NT, int W, int RT, int S>
+template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD>
 __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__ W4KernelParams p) {
-  // lut[b * 32 + l]: bf16x2 of (code[b & 15], code[b >> 4]) for lane l. Reused for the reduction.
-  __shared__ __align__(16) uint32_t lut[256 * 32];
+  constexpr int G = 4;  // units per group: the loop's unroll, the rolling weight slots, the scale sharing
+  static_assert(AHEAD >= 1 && AHEAD < G && XAHEAD >= 1 && XAHEAD < G, "loads run 1..3 units ahead");
+  // CHAINS = 2: a unit's two column halves go into separate MMA accumulators (two chains of 2
+  // MMAs instead of one of 4; the scale step then has twice the FFMAs). MXFP4 always has two.
+  constexpr bool kSplitHalves = F::kSG == 2 || CHAINS == 2;
+  // FOLD (INT4): the codes enter the MMAs as 128 + c (one LOP3 less a register: no HSUB2), and
+  // (128 + z) * sum(x over the unit) comes off in fp32. sum(x) is one more MMA chain per unit with
+  // A = 1, shared by the warp's row tiles.
+  constexpr bool kFold = F::kCanFold && FOLD != 0;
+  // lut[b * 32 + l]: bf16x2 of (code[b & 15], code[b >> 4]) for lane l.
+  __shared__ __align__(16) uint32_t lut[F::kLut ? 256 * 32 : 4];
   __shared__ float dmap[256];
-  extern __shared__ __align__(16) uint8_t ring[];  // [W][S][stage bytes]
-  static_assert(W * RT * 16 * NT * 8 <= 256 * 32, "reduction does not fit the table area");
+  __shared__ int is_last;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-  const int rt0 = blockIdx.x * RT;
+  const int rt_block = blockIdx.x * W * RT;
+  const int rt0 = rt_block + warp * RT;
   const int split = blockIdx.y;
   const int u_begin = static_cast<int>(static_cast<int64_t>(p.ku) * split / p.splits);
   const int u_end = static_cast<int>(static_cast<int64_t>(p.ku) * (split + 1) / p.splits);
-  const int n_mine = u_end - u_begin > warp ? (u_end - u_begin - warp + W - 1) / W : 0;  // warp-uniform
-  const int stage_bytes = gemv_stage_bytes(RT, p.m);
-  const uint32_t my_ring = smem_addr(ring) + warp * S * stage_bytes;  // shared-window address
+  const int n_units = u_end - u_begin;  // the same for every warp of the block
+  const bool active = rt0 < p.n16;      // warp-uniform
   const uint64_t pol_w = evict_first_policy();  // weights and scales: read exactly once
   const uint64_t pol_x = evict_last_policy();   // activations: every block reads them
 
-  // Per-lane running sources, set for this warp's first unit and moved by W units per issue.
-  const int u_first = u_begin + warp;
-  const uint8_t* q_src[RT];
-  ScaleChunk sc[RT];
+  // Running per-lane sources, at the current group's first unit (moved by G units per group, so
+  // every load inside a group is base + constant offset).
   bool rt_ok[RT];
+  const uint8_t* wp[RT];  // this lane's 16 bytes of (row tile, unit)
 #pragma unroll
   for (int r = 0; r < RT; ++r) {
-    const int rt = rt0 + r;
-    rt_ok[r] = rt < p.n16;
-    q_src[r] = p.q + ((static_cast<size_t>(rt) * p.ku + u_first) * 32 + lane) * 16;
-    sc[r] = F::chunk(p, rt, u_first, lane, W);
+    rt_ok[r] = rt0 + r < p.n16;
+    wp[r] = p.q + ((static_cast<size_t>(rt_ok[r] ? rt0 + r : 0) * p.ku + u_begin) * 32 + lane) * 16;
   }
-  constexpr int kXChunks = NT * 2;  // 16-byte pieces of x per unit: 8 per token, 32 lanes
-  const uint16_t* x_src[kXChunks];
-  int x_dst[kXChunks];
-  bool x_ok[kXChunks];
+  // Activation fragments: token nt*8 + g, columns 32h + 8t .. + 8 of the unit (rows past M read
+  // row M - 1: garbage in output columns nobody reads).
+  const uint16_t* xp[NT];
 #pragma unroll
-  for (int j = 0; j < kXChunks; ++j) {
-    const int c = lane + 32 * j, tok = c >> 3, piece = c & 7;
-    x_ok[j] = tok < p.m;
-    x_src[j] = p.x + static_cast<size_t>(min(tok, p.m - 1)) * p.k + u_first * 64 + piece * 8;
-    x_dst[j] = RT * 592 + tok * 144 + piece * 16;
-  }
-  int slot_in = 0;  // next ring slot to fill
+  for (int nt = 0; nt < NT; ++nt) xp[nt] = p.x + static_cast<size_t>(min(nt * 8 + g, p.m - 1)) * p.k + u_begin * 64 + 8 * t;
+  const uint32_t magic = FmtInt4::kMagic + (p.m >> 30);  // a register, not an immediate (one LOP3 per word)
 
-  auto issue = [&]() {
-    const uint32_t st = my_ring + slot_in * stage_bytes;
-    slot_in = slot_in + 1 == S ? 0 : slot_in + 1;
-#pragma unroll
-    for (int r = 0; r < RT; ++r) {
-      if (rt_ok[r]) {
-        cp_async16(st + r * 512 + lane * 16, q_src[r], pol_w);
-        if (sc[r].src) cp_async16(st + RT * 512 + r * 80 + sc[r].dst, sc[r].src, pol_w);
-      }
-      q_src[r] += W * 512;
-      if (sc[r].src) sc[r].src += sc[r].advance;
-    }
-#pragma unroll
-    for (int j = 0; j < kXChunks; ++j) {
-      if (x_ok[j]) cp_async16(st + x_dst[j], x_src[j], pol_x);
-      x_src[j] += W * 64;
-    }
-  };
-
+  uint4 wq[G][RT];        // weights of units i (slot i % G), AHEAD in flight
+  constexpr int XR = XAHEAD == 1 ? 2 : G;  // activation ring: slot i % XR
+  uint4 xf[XR][NT][2];    // activations of units i, XAHEAD in flight
+  uint32_t pre[RT][F::kPre];  // raw scale data of unit (group base + t), one group ahead
   float acc[RT][NT][4];
 #pragma unroll
-  for (int i = 0; i < RT; ++i)
+  for (int r = 0; r < RT; ++r)
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) acc[i][nt][c] = 0.0f;
+      for (int c = 0; c < 4; ++c) acc[r][nt][c] = 0.0f;
 
-  // lut entry b for this lane sits at byte b * 128 + lane * 4: byte r of a word is one PRMT
-  // (zero-extended) and one LEA away from its address.
-  const uint32_t lut_lane = smem_addr(lut) + lane * 4;
-  auto lookup = [&](uint32_t word, int r) { return lds_u32(lut_lane + (__byte_perm(word, 0, 0x4440 | r) << 7)); };
-
-  auto compute = [&](uint32_t st, int u) {
-    // Activation fragments: token nt*8 + g, columns 32h + 8t .. + 8 of the unit (rows past M
-    // read row M - 1: garbage in output columns nobody reads).
-    uint4 xf[NT][2];
+  // j: unit index relative to the current group's first unit (a compile-time constant at every call).
+  auto load_w = [&](int slot, int j) {
+#pragma unroll
+    for (int r = 0; r < RT; ++r)
+      if (rt_ok[r]) wq[slot][r] = ld_stream_v4(wp[r] + j * 512, pol_w);
+  };
+  auto load_x = [&](int buf, int j) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
-      const uint32_t xr = st + RT * 592 + min(nt * 8 + g, p.m - 1) * 144 + t * 16;
-      xf[nt][0] = lds_v4(xr);
-      xf[nt][1] = lds_v4(xr + 64);
+      xf[buf][nt][0] = ld_keep_v4(xp[nt] + j * 64, pol_x);
+      xf[buf][nt][1] = ld_keep_v4(xp[nt] + j * 64 + 32, pol_x);
+    }
+  };
+  // Lane t's scale data is that of unit (group base + t); its sources move one group per call.
+  ScaleSrc ssrc[RT];
+#pragma unroll
+  for (int r = 0; r < RT; ++r) {
+    ssrc[r] = F::src(p, rt_ok[r] ? rt0 + r : 0, u_begin + t, g);
+#pragma unroll
+    for (int i = 0; i < F::kPre; ++i) pre[r][i] = 0;  // decode reads them even for units past the end
+  }
+  const int b0 = (rt0 * 16 + g) * p.ku + u_begin + t;  // canonical NF4 block of (row g, unit u_begin + t)
+  auto load_pre = [&](int base) {
+    if (base + t < n_units) {
+#pragma unroll
+      for (int r = 0; r < RT; ++r)
+        if (rt_ok[r]) F::prefetch(p, ssrc[r], b0 + r * 16 * p.ku + base, pol_w, pre[r]);
     }
 #pragma unroll
-    for (int i = 0; i < RT; ++i) {
-      if (!rt_ok[i]) continue;
-      uint32_t raw[2];
-      F::read(p, st + RT * 512 + i * 80, g, raw);
-      float s[F::kSG][2];
-      F::decode(p, dmap, raw, ((rt0 + i) * 16 + g) * p.ku + u, s);
-      const uint4 q = lds_v4(st + i * 512 + lane * 16);
-      const uint32_t w[4] = {q.x, q.y, q.z, q.w};
-      float d[NT][4];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        if (h == 0 || F::kSG == 2) {
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) d[nt][0] = d[nt][1] = d[nt][2] = d[nt][3] = 0.0f;
-        }
-#pragma unroll
-        for (int ss = 0; ss < 2; ++ss) {
-          const uint32_t word = w[2 * h + ss];
-          uint32_t a[4] = {lookup(word, 0), lookup(word, 1), lookup(word, 2), lookup(word, 3)};
-          F::adjust(p, raw, a);
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            const uint4 xv = xf[nt][h];
-            mma_bf16_16816(d[nt], a, ss == 0 ? xv.x : xv.z, ss == 0 ? xv.y : xv.w);
-          }
-        }
-        if (h == 1 || F::kSG == 2) {
-          const int sg = F::kSG == 2 ? h : 0;
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            acc[i][nt][0] = fmaf(d[nt][0], s[sg][0], acc[i][nt][0]);
-            acc[i][nt][1] = fmaf(d[nt][1], s[sg][0], acc[i][nt][1]);
-            acc[i][nt][2] = fmaf(d[nt][2], s[sg][1], acc[i][nt][2]);
-            acc[i][nt][3] = fmaf(d[nt][3], s[sg][1], acc[i][nt][3]);
-          }
-        }
-      }
+    for (int r = 0; r < RT; ++r) {
+      ssrc[r].a += ssrc[r].step_a;
+      ssrc[r].b += ssrc[r].step_b;
     }
   };
 
-  // Fill the ring before building the table, so the first loads' latency overlaps the setup.
+  // Start the first loads before building the table, so their latency overlaps the setup.
+  if (active && n_units > 0) {
 #pragma unroll
-  for (int i = 0; i < S - 1; ++i) {
-    if (i < n_mine) issue();
-    cp_async_commit();  // empty groups keep the group count uniform
+    for (int i = 0; i < AHEAD; ++i)
+      if (i < n_units) load_w(i, i);
+#pragma unroll
+    for (int i = 0; i < XAHEAD; ++i)
+      if (i < n_units) load_x(i, i);
+    load_pre(0);
   }
-  for (int b = tid; b < 256; b += W * 32) {
-    // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated so that the 8 lanes
-    // of a store phase hit different banks.
-    const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
-    const uint4 v4 = make_uint4(v, v, v, v);
+  if constexpr (F::kLut) {
+    for (int b = tid; b < 256; b += W * 32) {
+      // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated so that the 8
+      // lanes of a store phase hit different banks.
+      const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
+      const uint4 v4 = make_uint4(v, v, v, v);
 #pragma unroll
-    for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
+      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
+    }
   }
   if (p.dmap != nullptr)
     for (int i = tid; i < 256; i += W * 32) dmap[i] = p.dmap[i];
   __syncthreads();
 
-  int slot_out = 0;
-  for (int i = 0; i < n_mine; ++i) {
-    if (i + S - 1 < n_mine) issue();  // into the slot computed last iteration
-    cp_async_commit();
-    cp_async_wait<S - 1>();  // this lane's copies for unit i have landed
-    __syncwarp();            // ... and every other lane's
-    compute(my_ring + slot_out * stage_bytes, u_first + i * W);
-    slot_out = slot_out + 1 == S ? 0 : slot_out + 1;
-    __syncwarp();            // nobody refills that slot before all lanes have read it
-  }
-
-  // ---- cross-warp reduction through shared memory: red[warp][row][col] ----
-  constexpr int R = RT * 16, C = NT * 8;
-  __syncthreads();  // every warp is done with the table
-  float* red = reinterpret_cast<float*>(lut);
+  if (active) {
+    const uint32_t lut_lane = smem_addr(lut) + lane * 4;
+    for (int base = 0; base < n_units; base += G) {
+      uint32_t scl[RT][F::kScl];
 #pragma unroll
-  for (int i = 0; i < RT; ++i)
+      for (int r = 0; r < RT; ++r) F::decode(p, dmap, pre[r], scl[r], kFold);
+      load_pre(base + G);
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      float* r0 = red + (warp * R + i * 16 + g) * C + nt * 8 + 2 * t;
-      r0[0] = acc[i][nt][0];
-      r0[1] = acc[i][nt][1];
-      r0[8 * C] = acc[i][nt][2];
-      r0[8 * C + 1] = acc[i][nt][3];
+      for (int j = 0; j < G; ++j) {
+        const int i = base + j;
+        if (i >= n_units) break;  // uniform over the block
+        if (i + AHEAD < n_units) load_w((j + AHEAD) % G, j + AHEAD);
+        if (i + XAHEAD < n_units) load_x((j + XAHEAD) % XR, j + XAHEAD);
+        float xs[NT][4];  // kFold: sum of the unit's activations per token (D of A = 1)
+        if constexpr (kFold) {
+          constexpr uint32_t kOne = 0x3F803F80u;  // bf16x2 (1, 1)
+          const uint32_t ones[4] = {kOne, kOne, kOne, kOne};
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) {
+            xs[nt][0] = xs[nt][1] = xs[nt][2] = xs[nt][3] = 0.0f;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const uint4 xv = xf[j % XR][nt][h];
+              mma_bf16_16816(xs[nt], ones, xv.x, xv.y);
+              mma_bf16_16816(xs[nt], ones, xv.z, xv.w);
+            }
+          }
+        }
+#pragma unroll
+        for (int r = 0; r < RT; ++r) {
+          if (!rt_ok[r]) continue;
+          uint32_t su[F::kScl];
+#pragma unroll
+          for (int s = 0; s < F::kScl; ++s)
+            su[s] = F::lane_uniform(p, s) ? scl[r][s] : __shfl_sync(0xffffffffu, scl[r][s], j, 4);  // lane 4g + j
+          float sc[F::kSG][2];
+          uint32_t zm[2];
+          F::unpack(p, su, sc, zm);
+          const uint32_t wd[4] = {wq[j][r].x, wq[j][r].y, wq[j][r].z, wq[j][r].w};
+          float d[NT][4];
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            if (h == 0 || kSplitHalves) {
+#pragma unroll
+              for (int nt = 0; nt < NT; ++nt) d[nt][0] = d[nt][1] = d[nt][2] = d[nt][3] = 0.0f;
+            }
+#pragma unroll
+            for (int ss = 0; ss < 2; ++ss) {
+              uint32_t a[4];
+              if constexpr (kFold) {
+                FmtInt4::codes_raw(wd[2 * h + ss], magic, a);
+              } else {
+                F::codes(wd[2 * h + ss], F::kLut ? lut_lane : magic, zm, a);
+              }
+#pragma unroll
+              for (int nt = 0; nt < NT; ++nt) {
+                const uint4 xv = xf[j % XR][nt][h];
+                mma_bf16_16816(d[nt], a, ss == 0 ? xv.x : xv.z, ss == 0 ? xv.y : xv.w);
+              }
+            }
+            if (h == 1 || kSplitHalves) {
+              const int sg = F::kSG == 2 ? h : 0;
+              if (kFold && h == 1) {  // d - (128 + z) * sum(x), once per unit
+                const float z0 = __uint_as_float(zm[0]), z1 = __uint_as_float(zm[1]);
+#pragma unroll
+                for (int nt = 0; nt < NT; ++nt) {
+                  d[nt][0] = fmaf(-z0, xs[nt][0], d[nt][0]);
+                  d[nt][1] = fmaf(-z0, xs[nt][1], d[nt][1]);
+                  d[nt][2] = fmaf(-z1, xs[nt][2], d[nt][2]);
+                  d[nt][3] = fmaf(-z1, xs[nt][3], d[nt][3]);
+                }
+              }
+#pragma unroll
+              for (int nt = 0; nt < NT; ++nt) {
+                acc[r][nt][0] = fmaf(d[nt][0], sc[sg][0], acc[r][nt][0]);
+                acc[r][nt][1] = fmaf(d[nt][1], sc[sg][0], acc[r][nt][1]);
+                acc[r][nt][2] = fmaf(d[nt][2], sc[sg][1], acc[r][nt][2]);
+                acc[r][nt][3] = fmaf(d[nt][3], sc[sg][1], acc[r][nt][3]);
+              }
+            }
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < RT; ++r) wp[r] += G * 512;
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) xp[nt] += G * 64;
     }
-  __syncthreads();
 
-  const int row0 = rt0 * 16;
-  const int rows = min(R, p.n - row0);
-  for (int idx = tid; idx < R * p.m; idx += W * 32) {
-    const int row = idx % R, m = idx / R;
-    if (row >= rows) continue;
-    float v = 0.0f;
+    // Each warp writes its own rows: D fragment (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
 #pragma unroll
-    for (int w = 0; w < W; ++w) v += red[(w * R + row) * C + m];
-    const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
-    if (p.splits == 1) {
-      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
-    } else {
-      p.ws[static_cast<size_t>(split) * p.m * p.n + o] = v;
-    }
+    for (int r = 0; r < RT; ++r)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int row = (rt0 + r) * 16 + g + 8 * (c >> 1), tok = nt * 8 + 2 * t + (c & 1);
+          if (row >= p.n || tok >= p.m) continue;
+          const size_t o = static_cast<size_t>(tok) * p.n + row;
+          if (p.splits == 1) {
+            p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(acc[r][nt][c]));
+          } else {
+            p.ws[static_cast<size_t>(split) * p.m * p.n + o] = acc[r][nt][c];
+          }
+        }
   }
   if (p.splits == 1) return;
 
-  // ---- split-K: the last block of this row tile to finish adds the partials in split order ----
-  __shared__ int is_last;
+  // ---- split-K: the last block of this row-tile group to finish adds the partials in split order ----
   __threadfence();
   __syncthreads();
   if (tid == 0) is_last = atomicAdd(p.counters + blockIdx.x, 1) == p.splits - 1;
   __syncthreads();
   if (!is_last) return;
   __threadfence();
+  constexpr int R = W * RT * 16;
+  const int row0 = rt_block * 16;
+  const int rows = min(R, p.n - row0);
   for (int idx = tid; idx < R * p.m; idx += W * 32) {
     const int row = idx % R, m = idx / R;
     if (row >= rows) continue;
@@ -370,7 +475,7 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
 template <class F, int I>
 constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
-  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.stages>;
+  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold>;
 }
 template <class F, size_t... I>
 constexpr auto gemv_kernel_table(std::index_sequence<I...>) {
@@ -387,7 +492,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
     return Status::invalid("{}: x must be 16-byte aligned", F::kName);
   if (w.n == 0) return Status::ok();
   const int nt = gemv_nt_for(m);
-  if (config < 0) config = gemv_default_config(s.info(), m, w.n, w.k);
+  if (config < 0) config = gemv_default_config(s.info(), w.format, m, w.n, w.k);
   if (config >= kGemvConfigCount || kGemvConfigs[config].nt != nt)
     return Status::invalid("{}: configuration {} does not serve M = {}", F::kName, config, m);
   static constexpr auto kernels = gemv_kernel_table<F>(std::make_index_sequence<kGemvConfigCount>{});
@@ -411,32 +516,33 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.ku = static_cast<int>(w.k / 64);
   p.flags = w.flags;
 
-  // Shared memory: the per-warp rings are dynamic (their size depends on M); raise the kernel's
-  // limit once, and ask the resident blocks per SM once per (configuration, M): both queries
-  // cost microseconds of host time, as much as a small GEMV (one GPU model per process assumed).
-  const size_t smem = static_cast<size_t>(c.warps) * c.stages * gemv_stage_bytes(c.rt, m);
-  static std::array<std::atomic<int>, kGemvConfigCount * 33> occupancy{};
-  std::atomic<int>& occ = occupancy[config * 33 + m];
+  // Resident blocks per SM, asked once per configuration (the query costs microseconds of host
+  // time, as much as a small GEMV; one GPU model per process assumed).
+  static std::array<std::atomic<int>, kGemvConfigCount> occupancy{};
+  std::atomic<int>& occ = occupancy[config];
   int per_sm = occ.load(std::memory_order_relaxed);
   if (per_sm == 0) {
-    NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    NB_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, c.warps * 32, smem));
-    if (per_sm == 0)
-      return Status::unsupported("{}: configuration {} needs {} bytes of shared memory for M = {}", F::kName,
-                                 config, smem, m);
+    // The decode table is 33 KB a block: let shared memory take the whole carveout, so registers
+    // (not the L1 / shared split) bound the resident blocks.
+    if (F::kLut) NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    NB_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, c.warps * 32, 0));
+    if (per_sm == 0) return Status::unsupported("{}: configuration {} cannot run on this device", F::kName, config);
     occ.store(per_sm, std::memory_order_relaxed);
   }
-  // Split K across blocks only when the row tiles alone leave SMs idle: enough blocks for one
-  // full wave, and each warp still gets at least a ring's worth of units.
-  const int blocks_n = ceil_div(p.n16, c.rt);
+  // Split K across blocks only when the row tiles alone leave the GPU short of one full wave, and
+  // keep at least 8 units (two groups) per split. (Choosing the split count to fill the last wave
+  // instead was measured worse: it split the gate_up layers, which already ran as one wave, 4-10
+  // ways: +3-12 % at M = 1, +34-68 % at M = 32, where the fp32 partials are M * N * 8 bytes per
+  // split. docs/kernels.md, item 5.)
+  const int blocks_n = ceil_div(p.n16, c.warps * c.rt);
   const int wave = per_sm * s.info().sm_count;
   int splits = std::max(1, wave / blocks_n);
-  splits = std::min({splits, std::max(1, p.ku / (c.stages * c.warps)), 32});
+  splits = std::min({splits, std::max(1, p.ku / 8), 32});
   p.splits = splits;
   if (splits > 1) {
     NB_TRY(s.scratch(static_cast<size_t>(splits) * m * w.n * sizeof(float), blocks_n, &p.ws, &p.counters));
   }
-  return launch(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), smem, s.get(), p);
+  return launch(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), 0, s.get(), p);
 }
 
 }  // namespace nibble::cuda

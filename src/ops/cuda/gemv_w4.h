@@ -13,8 +13,9 @@
 //           c = 64u + 32h + 8t + 4ss + 2 (r >> 1) (low nibble) and c + 1 (high nibble).
 //   scales  per (row tile, unit or group, g): both rows' scales in one word (see W4Packed).
 //
-// The 4-bit code is decoded by a 16-entry table (NF4 codebook, INT4 integers, E2M1 values) that
-// each block expands into a byte -> bf16x2 table in shared memory.
+// The 4-bit code's value comes from a 16-entry table (NF4 codebook, INT4 integers, E2M1 values):
+// NF4 and MXFP4 blocks expand it into a byte -> bf16x2 table in shared memory; INT4 decodes by
+// arithmetic (the code ORed into the mantissa of bf16 128.0, minus 128 + zero).
 #pragma once
 
 #include <array>
@@ -100,11 +101,19 @@ Status gemv_mxfp4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stre
 // Whichever of the three the weight's format names.
 Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
 
+// The whole weight dequantized, for the prefill path (one bf16 GEMM instead of many GEMVs):
+// out [n, k] bf16 bits, row-major; element (r, c) = bf16 (round to nearest even) of
+// w4_packed_value(packed, r, c) computed on the GPU the same way. out must be 16-byte aligned.
+// Memory-bound (one read of the packed weight, one write of the bf16 matrix).
+Status w4_dequant_bf16(const W4Device& w, uint16_t* out, Stream& s);
+
 // The configuration table, for the benchmark: how many entries, whether entry i serves m rows,
 // and a one-line description.
 int gemv_config_count();
 bool gemv_config_fits(int config, int m);
 std::string gemv_config_name(int config);
-int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);
+int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);  // NF4's
+// The configuration the GEMV picks for this format when `config` < 0.
+int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k);
 
 }  // namespace nibble::cuda

@@ -1,8 +1,13 @@
-// Paged decode attention with GQA: block (token, kv head, chunk of up to 4 query heads sharing
-// that kv head). Its 4 warps take the keys round-robin; each lane holds head_dim / 32 dims of q,
-// of the running output and of each key/value row; softmax is online (running max and sum) per
-// warp, and the warps' partial states merge through shared memory at the end.
-// Correctness first: one key per warp step, a warp-wide dot product per head.
+// Paged decode attention with GQA (one query row per token). Two paths:
+// - bf16 cache (the engine's): split-K over the context on the tensor cores, below
+//   (decode_mma_kernel), head_dim any multiple of 8 up to 256;
+// - fp32 cache (tests, CPU-twin layouts): block (token, kv head, chunk of up to 4 query heads
+//   sharing that kv head). Its 4 warps take the keys round-robin; each lane holds head_dim / 32
+//   dims of q, of the running output and of each key/value row; softmax is online (running max
+//   and sum) per warp, and the warps' partial states merge through shared memory at the end.
+//   Correctness first: one key per warp step, a warp-wide dot product per head.
+#include <algorithm>
+
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
 
@@ -15,8 +20,6 @@ template <typename T>
 __device__ float cache_at(const T* p, size_t i);
 template <>
 __device__ float cache_at<float>(const float* p, size_t i) { return p[i]; }
-template <>
-__device__ float cache_at<uint16_t>(const uint16_t* p, size_t i) { return bf16_bits_to_f32(p[i]); }
 
 template <typename T, int DPL>
 __global__ void __launch_bounds__(kWarps * 32) decode_attn_kernel(const uint16_t* q, const int32_t* positions,
@@ -112,7 +115,340 @@ Status launch_attn(const uint16_t* q, const int32_t* positions, const int32_t* t
   }
 }
 
+// ---- bf16 cache: split-K over the context (flash-decoding) on the tensor cores -----------------
+// Block (split, kv head x chunk of up to 16 query heads, token). The heads of the GQA group are
+// the 16 rows of one mma.m16n8k16 A tile (zero rows beyond the group), so each key and value is
+// read once for the whole group. The token's keys [first, pos] are cut into n_splits equal runs;
+// a block streams its run 64 keys at a time through a double-buffered cp.async ring (16-byte
+// copies), each warp taking 16 keys of a tile with its own online softmax; the 4 warps merge in
+// shared memory, and with more than one split the block writes (o, m, l) partials to the stream's
+// scratch and the last block of the token's group to arrive merges them in split order (an
+// atomic counter that it resets), so the result does not depend on timing.
+constexpr int kDecThreads = 128, kDecBN = 64, kMaxSplits = 64;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void sts_zero16(uint32_t addr) {
+  asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(addr), "r"(0) : "memory");
+}
+
+size_t decode_mma_smem(int head_dim) {
+  const int dp = (head_dim + 15) & ~15;
+  const size_t ring = static_cast<size_t>(16 + 4 * kDecBN) * (2 * dp + 16);
+  const size_t merge = static_cast<size_t>(16) * (2 * dp + 16) + 4 * 16 * head_dim * sizeof(float);
+  return ring > merge ? ring : merge;
+}
+
+template <int DMAX>
+__global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t* __restrict__ q,
+                                                                 const int32_t* __restrict__ positions,
+                                                                 const int32_t* __restrict__ token_seq,
+                                                                 const int32_t* __restrict__ block_tables,
+                                                                 const uint16_t* __restrict__ kc,
+                                                                 const uint16_t* __restrict__ vc, DecodeAttnParams p,
+                                                                 int n_splits, float* ws, int* counters,
+                                                                 uint16_t* __restrict__ out) {
+  extern __shared__ uint4 smem[];
+  __shared__ float s_m[4][16], s_l[4][16];
+  __shared__ int s_last;
+  const int split = blockIdx.x, tok = blockIdx.z;
+  const int group = p.n_heads / p.n_kv_heads, hchunks = (group + 15) / 16;
+  const int kvh = blockIdx.y / hchunks, hc = blockIdx.y - kvh * hchunks;
+  const int h0 = kvh * group + hc * 16, nh = min(16, group - hc * 16);
+  const int D = p.head_dim, Dp = (D + 15) & ~15, cpr = D / 8, stride = 2 * Dp + 16;
+  const int pos = positions[tok];
+  const int first = p.window > 0 ? max(0, pos - p.window + 1) : 0;
+  const int chunk = ((pos - first + n_splits) / n_splits + kDecBN - 1) / kDecBN * kDecBN;
+  const int k_lo = first + split * chunk, k_hi = min(pos, k_lo + chunk - 1);
+  const uint32_t sQ = smem_addr(smem), sK = sQ + 16 * stride, sV = sK + 2 * kDecBN * stride;
+  const int32_t* bt = block_tables + static_cast<size_t>(token_seq[tok]) * p.max_blocks;
+  const uint64_t pol = evict_first_policy();  // each key is read once per step
+
+  if (Dp != D)
+    for (int r = threadIdx.x; r < 16 + 4 * kDecBN; r += kDecThreads) sts_zero16(sQ + r * stride + 2 * D);
+  for (int c = threadIdx.x; c < 16 * cpr; c += kDecThreads) {
+    const int r = c / cpr, ch = c - r * cpr;
+    if (r < nh) cp_async16(sQ + r * stride + ch * 16, q + (static_cast<size_t>(tok) * p.n_heads + h0 + r) * D + ch * 8, pol);
+    else sts_zero16(sQ + r * stride + ch * 16);
+  }
+  // Each thread copies a fixed 16-byte column of every (kThreads / cpr)-th row when cpr divides
+  // the block (head_dim 8..256, powers of two); the block table's divisions become shifts when
+  // block_size is a power of two.
+  const bool bs_pow2 = (p.block_size & (p.block_size - 1)) == 0;
+  const int bs_shift = __ffs(p.block_size) - 1;
+  const bool fixed_col = kDecThreads % cpr == 0;
+  const int my_ch = threadIdx.x % cpr, my_row = threadIdx.x / cpr, row_step = kDecThreads / cpr;
+  auto copy_row = [&](int j, int r, int ch, uint32_t k_base, uint32_t v_base) {
+    const uint32_t dk = k_base + r * stride + ch * 16, dv = v_base + r * stride + ch * 16;
+    if (j <= k_hi) {
+      const int blk = bs_pow2 ? j >> bs_shift : j / p.block_size;
+      const int off = j - blk * p.block_size;
+      const size_t slot = static_cast<size_t>(bt[blk]) * p.block_size + off;
+      const size_t src = (slot * p.n_kv_heads + kvh) * D + ch * 8;
+      cp_async16(dk, kc + src, pol);
+      cp_async16(dv, vc + src, pol);
+    } else {  // past the last key: zeros, so that P = 0 never meets a NaN in V
+      sts_zero16(dk);
+      sts_zero16(dv);
+    }
+  };
+  auto load_kv = [&](int kt, int buf) {
+    const int j0 = k_lo + kt * kDecBN;
+    const uint32_t k_base = sK + buf * kDecBN * stride, v_base = sV + buf * kDecBN * stride;
+    if (fixed_col) {
+      for (int r = my_row; r < kDecBN; r += row_step) copy_row(j0 + r, r, my_ch, k_base, v_base);
+    } else {
+      for (int c = threadIdx.x; c < kDecBN * cpr; c += kDecThreads) {
+        const int r = c / cpr;
+        copy_row(j0 + r, r, c - r * cpr, k_base, v_base);
+      }
+    }
+  };
+  const int n_kt = k_hi >= k_lo ? (k_hi - k_lo + kDecBN) / kDecBN : 0;
+  if (n_kt > 0) load_kv(0, 0);
+  cp_async_commit();
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+  const float scale = p.scale, cap = p.softcap, inv_cap = p.softcap > 0 ? 1.0f / p.softcap : 0.0f;
+  float o[DMAX / 8][4];
+#pragma unroll
+  for (int i = 0; i < DMAX / 8; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  const uint32_t q_addr = sQ + (lane & 15) * stride + (lane >> 4) * 16;
+  const uint32_t k_off = (warp * 16 + (lane & 7) + 8 * (lane >> 4)) * stride + ((lane >> 3) & 1) * 16;
+  const uint32_t v_off = (warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * stride + (lane >> 4) * 16;
+
+  for (int kt = 0; kt < n_kt; ++kt) {
+    if (kt + 1 < n_kt) {
+      load_kv(kt + 1, (kt + 1) & 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const int buf = kt & 1, j0 = k_lo + kt * kDecBN + warp * 16;
+    const uint32_t kb = sK + buf * kDecBN * stride + k_off, vb = sV + buf * kDecBN * stride + v_off;
+    float sc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+#pragma unroll
+    for (int kk = 0; kk < DMAX / 16; ++kk) {
+      if (kk * 16 >= Dp) break;
+      uint32_t a[4], b[4];
+      ldsm_x4(a, q_addr + kk * 32);
+      ldsm_x4(b, kb + kk * 32);
+      mma_bf16_16816(sc[0], a, b[0], b[1]);
+      mma_bf16_16816(sc[1], a, b[2], b[3]);
+    }
+    const bool inside = j0 + 15 <= k_hi;
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        float v = sc[nt][e] * scale;
+        if (cap > 0) v = cap * tanhf(v * inv_cap);
+        v *= kLog2e;
+        if (!inside && j0 + nt * 8 + 2 * t4 + (e & 1) > k_hi) v = -INFINITY;
+        sc[nt][e] = v;
+      }
+    float base[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      float mx = fmaxf(m[i], fmaxf(fmaxf(sc[0][2 * i], sc[0][2 * i + 1]), fmaxf(sc[1][2 * i], sc[1][2 * i + 1])));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      base[i] = mx == -INFINITY ? 0.0f : mx;
+      const float corr = exp2f(m[i] - base[i]);
+      m[i] = mx;
+      l[i] *= corr;
+#pragma unroll
+      for (int nt = 0; nt < DMAX / 8; ++nt) {
+        o[nt][2 * i] *= corr;
+        o[nt][2 * i + 1] *= corr;
+      }
+    }
+    uint32_t pa[4];
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const float p0 = exp2f(sc[nt][0] - base[0]), p1 = exp2f(sc[nt][1] - base[0]);
+      const float p2 = exp2f(sc[nt][2] - base[1]), p3 = exp2f(sc[nt][3] - base[1]);
+      l[0] += p0 + p1;
+      l[1] += p2 + p3;
+      pa[nt * 2] = pack_bf16x2(p0, p1);
+      pa[nt * 2 + 1] = pack_bf16x2(p2, p3);
+    }
+#pragma unroll
+    for (int dp = 0; dp < DMAX / 16; ++dp) {
+      if (dp * 16 >= D) break;
+      uint32_t b[4];
+      ldsm_x4_trans(b, vb + dp * 32);
+      mma_bf16_16816(o[2 * dp], pa, b[0], b[1]);
+      if (dp * 16 + 8 < D) mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
+    }
+    __syncthreads();
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  // Merge the 4 warps (shared memory after Q is free now).
+  float* s_o = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(smem) + 16 * stride);  // [4][16][D]
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    const int r = g + 8 * i;
+    if (t4 == 0) {
+      s_m[warp][r] = m[i];
+      s_l[warp][r] = l[i];
+    }
+#pragma unroll
+    for (int nt = 0; nt < DMAX / 8; ++nt)
+      if (nt * 8 < D) *reinterpret_cast<float2*>(s_o + (warp * 16 + r) * D + nt * 8 + 2 * t4) = make_float2(o[nt][2 * i], o[nt][2 * i + 1]);
+  }
+  __syncthreads();
+  const size_t n_part = static_cast<size_t>(gridDim.z) * p.n_heads * n_splits;
+  float* ws_o = ws;                      // [tokens, n_heads, n_splits, D]
+  float* ws_m = ws + n_part * D;         // [tokens, n_heads, n_splits]
+  float* ws_l = ws_m + n_part;
+  for (int idx = threadIdx.x; idx < nh * D; idx += kDecThreads) {
+    const int r = idx / D, d = idx - r * D;
+    float mall = -INFINITY;
+    for (int w = 0; w < 4; ++w) mall = fmaxf(mall, s_m[w][r]);
+    float lsum = 0.0f, osum = 0.0f;
+    for (int w = 0; w < 4; ++w) {
+      if (s_m[w][r] == -INFINITY) continue;  // this warp saw no key
+      const float c = exp2f(s_m[w][r] - mall);
+      lsum += s_l[w][r] * c;
+      osum += s_o[(w * 16 + r) * D + d] * c;
+    }
+    const size_t row = static_cast<size_t>(tok) * p.n_heads + h0 + r;
+    if (n_splits == 1) {
+      out[row * D + d] = __bfloat16_as_ushort(__float2bfloat16_rn(lsum > 0 ? osum / lsum : 0.0f));
+    } else {
+      const size_t part = row * n_splits + split;
+      ws_o[part * D + d] = osum;
+      if (d == 0) {
+        ws_m[part] = mall;
+        ws_l[part] = lsum;
+      }
+    }
+  }
+  if (n_splits == 1) return;
+
+  // The last split of this (token, kv head, head chunk) to finish merges all of them.
+  __threadfence();
+  __syncthreads();
+  int* counter = counters + (static_cast<size_t>(tok) * gridDim.y + blockIdx.y);
+  if (threadIdx.x == 0) s_last = atomicAdd(counter, 1) == n_splits - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  // Weights of every (head, split) once, in shared memory: w = exp2(m_s - m_all) / L.
+  float* s_w = reinterpret_cast<float*>(smem);  // [16][n_splits] (n_splits <= kMaxSplits)
+  const size_t row0 = static_cast<size_t>(tok) * p.n_heads + h0;
+  for (int idx = threadIdx.x; idx < nh * n_splits; idx += kDecThreads) s_w[idx] = __ldcg(ws_m + row0 * n_splits + idx);
+  __syncthreads();
+  for (int r = warp; r < nh; r += 4) {  // one warp per head row
+    float mall = -INFINITY;
+    for (int sp = lane; sp < n_splits; sp += 32) mall = fmaxf(mall, s_w[r * n_splits + sp]);
+    mall = warp_max(mall);
+    float lsum = 0.0f;
+    for (int sp = lane; sp < n_splits; sp += 32) {
+      const float ms = s_w[r * n_splits + sp];
+      const float w = ms == -INFINITY ? 0.0f : exp2f(ms - mall);
+      lsum += w * __ldcg(ws_l + (row0 + r) * n_splits + sp);
+      s_w[r * n_splits + sp] = w;
+    }
+    lsum = warp_sum(lsum);
+    const float inv = lsum > 0 ? 1.0f / lsum : 0.0f;
+    __syncwarp();
+    for (int sp = lane; sp < n_splits; sp += 32) s_w[r * n_splits + sp] *= inv;
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < nh * D; idx += kDecThreads) {
+    const int r = idx / D, d = idx - r * D;
+    const float* src = ws_o + (row0 + r) * n_splits * D + d;
+    const float* w = s_w + r * n_splits;
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // four loads in flight
+    int sp = 0;
+    for (; sp + 4 <= n_splits; sp += 4)
+#pragma unroll
+      for (int u = 0; u < 4; ++u) acc[u] = fmaf(w[sp + u], __ldcg(src + static_cast<size_t>(sp + u) * D), acc[u]);
+    for (; sp < n_splits; ++sp) acc[0] = fmaf(w[sp], __ldcg(src + static_cast<size_t>(sp) * D), acc[0]);
+    out[(row0 + r) * D + d] = __bfloat16_as_ushort(__float2bfloat16_rn((acc[0] + acc[1]) + (acc[2] + acc[3])));
+  }
+  if (threadIdx.x == 0) *counter = 0;  // left at zero for the next user of the scratch
+}
+
+// Splits per token: enough blocks for ~2 per SM (each keeps two 64-key tiles of K and V in flight),
+// each split at least 128 keys of the longest context the block tables can hold, at most
+// kMaxSplits (the merge's weights sit in shared memory).
+int decode_splits(int n_tokens, const DecodeAttnParams& p, const DeviceInfo& info) {
+  const int group = p.n_heads / p.n_kv_heads, hchunks = (group + 15) / 16;
+  const int base = p.n_kv_heads * hchunks * n_tokens;
+  int max_ctx = p.max_blocks * p.block_size;
+  if (p.window > 0) max_ctx = std::min(max_ctx, p.window);
+  const int target = 2 * std::max(info.sm_count, 1);
+  return std::max(1, std::min({ceil_div(target, base), ceil_div(max_ctx, 128), kMaxSplits}));
+}
+
+template <int DMAX>
+Status launch_decode_mma(const uint16_t* q, const int32_t* positions, const int32_t* token_seq,
+                         const int32_t* block_tables, const void* kc, const void* vc, int n_tokens,
+                         const DecodeAttnParams& p, uint16_t* out, Stream& s) {
+  const int group = p.n_heads / p.n_kv_heads, hchunks = (group + 15) / 16;
+  const int n_splits = decode_splits(n_tokens, p, s.info());
+  float* ws = nullptr;
+  int* counters = nullptr;
+  if (n_splits > 1) {
+    const size_t n_part = static_cast<size_t>(n_tokens) * p.n_heads * n_splits;
+    NB_TRY(s.scratch(n_part * (p.head_dim + 2) * sizeof(float),
+                     static_cast<size_t>(n_tokens) * p.n_kv_heads * hchunks, &ws, &counters));
+  }
+  // Raised once to the bucket's largest need, so that no call happens under graph capture.
+  static const cudaError_t allowed = cudaFuncSetAttribute(
+      decode_mma_kernel<DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_mma_smem(DMAX)));
+  NB_TRY(cuda_status(allowed, "paged_decode_attention: shared memory limit"));
+  const dim3 grid(n_splits, p.n_kv_heads * hchunks, n_tokens);
+  return launch("paged_decode_attention", decode_mma_kernel<DMAX>, grid, dim3(kDecThreads),
+                decode_mma_smem(p.head_dim), s.get(), q, positions, token_seq, block_tables,
+                static_cast<const uint16_t*>(kc), static_cast<const uint16_t*>(vc), p, n_splits, ws, counters, out);
+}
+
+Status decode_bf16(const uint16_t* q, const int32_t* positions, const int32_t* token_seq, const int32_t* block_tables,
+                   const void* kc, const void* vc, int n_tokens, const DecodeAttnParams& p, uint16_t* out, Stream& s) {
+  if (p.head_dim <= 0 || p.head_dim % 8 != 0 || p.head_dim > 256)
+    return Status::unsupported("paged_decode_attention: head_dim must be a multiple of 8 up to 256, got {}", p.head_dim);
+  if (n_tokens > 65535) return Status::unsupported("paged_decode_attention: at most 65535 tokens, got {}", n_tokens);
+  const int dp = (p.head_dim + 15) & ~15;
+  if (dp <= 32) return launch_decode_mma<32>(q, positions, token_seq, block_tables, kc, vc, n_tokens, p, out, s);
+  if (dp <= 64) return launch_decode_mma<64>(q, positions, token_seq, block_tables, kc, vc, n_tokens, p, out, s);
+  if (dp <= 128) return launch_decode_mma<128>(q, positions, token_seq, block_tables, kc, vc, n_tokens, p, out, s);
+  return launch_decode_mma<256>(q, positions, token_seq, block_tables, kc, vc, n_tokens, p, out, s);
+}
+
 }  // namespace
+
+ScratchNeed paged_decode_attention_scratch(int max_tokens, const DecodeAttnParams& p, const DeviceInfo& info) {
+  ScratchNeed need;
+  if (p.cache != CacheType::kBF16 || p.n_kv_heads <= 0 || p.n_heads % p.n_kv_heads != 0) return need;
+  const int hchunks = (p.n_heads / p.n_kv_heads + 15) / 16;
+  for (int t = 1; t <= max_tokens; ++t) {
+    const int n_splits = decode_splits(t, p, info);
+    if (n_splits == 1) continue;
+    need.bytes = std::max(need.bytes, static_cast<size_t>(t) * p.n_heads * n_splits * (p.head_dim + 2) * sizeof(float));
+    need.counters = std::max(need.counters, static_cast<size_t>(t) * p.n_kv_heads * hchunks);
+  }
+  return need;
+}
 
 Status paged_decode_attention(const uint16_t* q, const int32_t* positions, const int32_t* token_seq,
                               const int32_t* block_tables, const void* k_cache, const void* v_cache, int n_tokens,
@@ -121,7 +457,7 @@ Status paged_decode_attention(const uint16_t* q, const int32_t* positions, const
     return Status::invalid("paged_decode_attention: n_heads {} is not a multiple of n_kv_heads {}", p.n_heads, p.n_kv_heads);
   if (p.cache == CacheType::kF32)
     return launch_attn<float>(q, positions, token_seq, block_tables, k_cache, v_cache, n_tokens, p, out, s);
-  return launch_attn<uint16_t>(q, positions, token_seq, block_tables, k_cache, v_cache, n_tokens, p, out, s);
+  return decode_bf16(q, positions, token_seq, block_tables, k_cache, v_cache, n_tokens, p, out, s);
 }
 
 }  // namespace nibble::cuda

@@ -284,11 +284,14 @@ bool gemv_config_fits(int config, int m) {
 }
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
-  return fmt::format("nt{}_w{}_rt{}_s{}", c.nt, c.warps, c.rt, c.stages);
+  return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "");
 }
-int gemv_default_config(const DeviceInfo& d, int m, int64_t /*n*/, int64_t /*k*/) {
-  const int slot = gemv_nt_for(m) / 2;
-  return d.hopper() ? kGemvDefaultSm90[slot] : kGemvDefaultSm80[slot];
+int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t /*n*/, int64_t /*k*/) {
+  const int slot = gemv_nt_for(m) / 2, fi = static_cast<int>(f);
+  return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
+}
+int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k) {
+  return gemv_default_config(d, W4Format::kNf4, m, n, k);
 }
 
 }  // namespace nibble::cuda

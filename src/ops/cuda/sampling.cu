@@ -1,0 +1,472 @@
+// Sampling on the GPU (sampling.h): one block per row, the row read from L2 in a few passes, never
+// sorted. The CPU sampler keeps a prefix of the tokens in descending order of logit; here that
+// prefix is described by thresholds on an order-preserving 32-bit key of each token's (penalized)
+// logit, found by radix select over 2048-bin histograms in shared memory:
+//   top-k: the k-th largest key (counts; every tie with it stays, as on the CPU);
+//   top-p: the key where the mass from the top first reaches top_p. Float histograms guide the
+//          search; one exact pass in double checks the cut, and a search with double histograms
+//          redoes it in the rare case rounding misled the guide. A cut inside a group of equal
+//          logits keeps the lowest ids, as the CPU's stable sort does;
+//   min-p: E >= min_p with E = exp(l - l_max) (the CPU's e_k / mass >= min_p * e_0 / mass).
+// The draw scans the kept tokens in id order, as the CPU does: each thread sums a contiguous run
+// of ids, a block scan finds the run where u * mass is crossed, and one warp scans that run.
+// The repetition penalty is a bitmap of the penalized ids in shared memory, applied whenever a
+// logit is read. Probabilities below exp(-46) of the top one are taken as zero: they cannot move a
+// double sum that holds the top token's 1.
+#include <climits>
+
+#include "ops/cuda/common.cuh"
+#include "ops/cuda/sampling.h"
+
+namespace nibble::cuda {
+namespace {
+
+constexpr int kThreads = 512, kWarps = kThreads / 32, kBins = 2048;
+constexpr int kMaxVocab = 1 << 20;
+constexpr float kNegligible = -46.0f;  // exp(-46) < 2^-66
+
+// Larger float -> larger key; -0 and +0 share one.
+__device__ __forceinline__ uint32_t float_key(float f) {
+  if (f == 0.0f) f = 0.0f;
+  const uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+template <class T, class Op>
+__device__ T block_reduce(T v, Op op, T* tmp) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if ((threadIdx.x & 31) == 0) tmp[threadIdx.x >> 5] = v;
+  __syncthreads();
+  T r = tmp[0];
+  for (int w = 1; w < kWarps; ++w) r = op(r, tmp[w]);  // same order in every thread
+  __syncthreads();
+  return r;
+}
+struct Sum {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct Max {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return a > b ? a : b; }
+};
+struct Min {
+  template <class T>
+  __device__ T operator()(T a, T b) const { return a < b ? a : b; }
+};
+
+struct RowCtx {
+  const float* logits;
+  int vocab;
+  const uint32_t* bitmap;  // shared: penalized ids
+  bool has_pen;
+  double pen;
+  double t;       // temperature
+  double lmax_t;  // l_max / t: the CPU's mx
+  float vmax_f, inv_t_f;
+  __device__ double value(int i) const {  // the penalized logit, in double as the CPU
+    double v = __ldg(logits + i);
+    if (has_pen && ((bitmap[i >> 5] >> (i & 31)) & 1u)) v = v > 0 ? v / pen : v * pen;
+    return v;
+  }
+  __device__ float log_e_approx(double v) const { return (static_cast<float>(v) - vmax_f) * inv_t_f; }
+  // exp(l - mx) with l = v / t, as the CPU computes it; 0 when negligible.
+  __device__ double e(double v) const { return log_e_approx(v) < kNegligible ? 0.0 : exp(v / t - lmax_t); }
+};
+
+struct Shared {
+  uint32_t cnt[kBins];
+  float fmass[kBins];
+  double dmass[kBins];
+  double d[kWarps];
+  int i32[kWarps];
+  uint32_t u32[kWarps];
+  int bin;
+  double above;
+  bool reached;
+  int found;
+  double carry;
+};
+
+enum class Weight { kCount, kMassFloat, kMassExact };
+
+// Warp 0 scans bins [0, nb) from the top and finds the first (descending) where the running
+// weight reaches need: sh.bin, sh.above (the weight of the bins above it), sh.reached. When
+// rounding leaves the need above the total, it takes the lowest nonempty bin (reached = false).
+template <class Wt>
+__device__ void scan_bins_desc(int nb, Wt weight, double need, Shared& sh) {
+  const int lane = threadIdx.x & 31;
+  if (threadIdx.x >= 32) return;
+  const int per = nb / 32, hi = nb - lane * per;  // lane 0 holds the highest nb / 32
+  double sum = 0;
+  for (int b = hi - per; b < hi; ++b) sum += weight(b);
+  double incl = sum;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const double up = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += up;
+  }
+  const uint32_t cross = __ballot_sync(0xffffffffu, incl >= need && sum > 0);
+  const uint32_t nonempty = __ballot_sync(0xffffffffu, sum > 0);
+  const int sel = cross ? __ffs(cross) - 1 : (nonempty ? 31 - __clz(nonempty) : 0);
+  if (lane == sel) {
+    double acc = incl - sum, acc_at = acc;
+    int bin = hi - 1;
+    for (int b = hi - 1; b >= hi - per; --b) {
+      const double w = weight(b);
+      if (w == 0) continue;
+      bin = b;
+      acc_at = acc;
+      if (cross && acc + w >= need) break;
+      acc += w;
+    }
+    sh.bin = bin;
+    sh.above = acc_at;
+    sh.reached = cross != 0;
+  }
+}
+
+// Threshold key T over the tokens with key >= floor: the tokens with key > T weigh < need and
+// those with key >= T weigh >= need (weight 1, or E). Count mode may stop early with a lower
+// bound T when a whole bin is needed (key >= T is then the same set). With need_frac > 0 the
+// need is need_frac * S, S = sum of E over key >= floor, summed in double during the first pass
+// (returned through s_out).
+template <Weight W>
+__device__ uint32_t radix_select(const RowCtx& c, uint32_t floor_key, double need, Shared& sh,
+                                 double need_frac = 0.0, double* s_out = nullptr) {
+  const int tid = threadIdx.x, lane = tid & 31;
+  uint32_t prefix = 0, mask = 0;
+  for (int pass = 0; pass < 3; ++pass) {
+    const int shift = pass == 0 ? 21 : pass == 1 ? 10 : 0;
+    const int nb = pass == 2 ? 1024 : 2048;
+    for (int b = tid; b < nb; b += kThreads) {
+      if (W == Weight::kCount) sh.cnt[b] = 0;
+      if (W == Weight::kMassFloat) sh.fmass[b] = 0.0f;
+      if (W == Weight::kMassExact) sh.dmass[b] = 0.0;
+    }
+    __syncthreads();
+    const bool sum_s = pass == 0 && need_frac > 0;
+    double s = 0;
+    for (int base = 0; base < c.vocab; base += kThreads) {  // warp-uniform trip count
+      const int i = base + tid;
+      int bin = -1;
+      double v = 0;
+      if (i < c.vocab) {
+        v = c.value(i);
+        const uint32_t key = float_key(static_cast<float>(v));
+        if (key >= floor_key && (key & mask) == prefix) bin = (key >> shift) & (nb - 1);
+      }
+      if (W == Weight::kCount) {
+        // Warp-aggregated: the first pass puts most tokens in a few bins.
+        const uint32_t peers = __match_any_sync(0xffffffffu, bin);
+        if (bin >= 0 && lane == __ffs(peers) - 1) atomicAdd(&sh.cnt[bin], static_cast<uint32_t>(__popc(peers)));
+      } else if (W == Weight::kMassFloat) {
+        if (bin >= 0) {
+          const float x = c.log_e_approx(v);
+          if (x >= kNegligible) atomicAdd(&sh.fmass[bin], __expf(x));
+          if (sum_s) s += c.e(v);
+        }
+      } else {
+        if (bin >= 0) {
+          const double e = c.e(v);
+          if (e > 0) atomicAdd(&sh.dmass[bin], e);
+          if (sum_s) s += e;
+        }
+      }
+    }
+    if (sum_s) {
+      s = block_reduce(s, Sum{}, sh.d);  // its barriers also publish the histogram
+      need = need_frac * s;
+      if (s_out) *s_out = s;
+    } else {
+      __syncthreads();
+    }
+    scan_bins_desc(
+        nb,
+        [&](int b) -> double {
+          if (W == Weight::kCount) return sh.cnt[b];
+          if (W == Weight::kMassFloat) return sh.fmass[b];
+          return sh.dmass[b];
+        },
+        need, sh);
+    __syncthreads();
+    const int bin = sh.bin;
+    const double in_bin = W == Weight::kCount ? static_cast<double>(sh.cnt[bin]) : 0.0;
+    need -= sh.above;
+    prefix |= static_cast<uint32_t>(bin) << shift;
+    mask |= static_cast<uint32_t>(nb - 1) << shift;
+    __syncthreads();
+    if (W == Weight::kCount && need >= in_bin) break;  // every token of the bin stays
+  }
+  return prefix;
+}
+
+// Sums f(i) > 0 in id order and finds the first id whose running sum exceeds need_scale * total +
+// need_add. Each thread sums a contiguous run of ids; a block scan finds the run that crosses; one
+// warp scans that run. Returns the id (or -1 when the need is not crossed); total and the last id
+// with f > 0 through the pointers.
+template <class F>
+__device__ int ordered_find(int vocab, F f, double need_scale, double need_add, Shared& sh, double* total_out,
+                            int* last_out) {
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int run = (vocab + kThreads - 1) / kThreads;
+  const int lo = min(tid * run, vocab), hi = min(lo + run, vocab);
+  double sum = 0;
+  int last = -1;
+  for (int i = lo; i < hi; ++i) {
+    const double e = f(i);
+    if (e > 0) {
+      sum += e;
+      last = i;
+    }
+  }
+  double incl = sum;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const double up = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += up;
+  }
+  if (lane == 31) sh.d[warp] = incl;
+  if (tid == 0) sh.found = INT_MAX;
+  __syncthreads();
+  double before = 0, total = 0;
+  for (int w = 0; w < kWarps; ++w) {
+    if (w < warp) before += sh.d[w];
+    total += sh.d[w];
+  }
+  const double excl = before + incl - sum;
+  const double need = need_scale * total + need_add;
+  if (sum > 0 && excl + sum > need) atomicMin(&sh.found, tid);
+  __syncthreads();
+  const int ct = sh.found;
+  if (tid == ct) sh.carry = excl;
+  last = block_reduce(last, Max{}, sh.i32);  // its barriers publish sh.carry
+  *total_out = total;
+  *last_out = last;
+  if (ct == INT_MAX) return -1;
+  if (warp == 0) {
+    const int rlo = ct * run, rhi = min(rlo + run, vocab);
+    double carry = sh.carry;
+    int hit = -1, last_pos = -1;
+    for (int b = rlo; b < rhi && hit < 0; b += 32) {
+      const int i = b + lane;
+      const double e = i < rhi ? f(i) : 0.0;
+      double in = e;
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const double up = __shfl_up_sync(0xffffffffu, in, o);
+        if (lane >= o) in += up;
+      }
+      const uint32_t crossed = __ballot_sync(0xffffffffu, e > 0 && carry + in > need);
+      const uint32_t pos = __ballot_sync(0xffffffffu, e > 0);
+      if (pos) last_pos = b + 31 - __clz(pos);
+      if (crossed) hit = b + __ffs(crossed) - 1;
+      carry += __shfl_sync(0xffffffffu, in, 31);
+    }
+    if (lane == 0) sh.found = hit >= 0 ? hit : last_pos;  // rounding between the two sums: the run's last
+  }
+  __syncthreads();
+  const int r = sh.found;
+  __syncthreads();
+  return r;
+}
+
+__global__ void __launch_bounds__(kThreads, 1) sample_kernel(const float* logits, int vocab,
+                                                             const SampleRowParams* params, const int32_t* history,
+                                                             const int32_t* history_offsets, const double* uniforms,
+                                                             int32_t* out) {
+  extern __shared__ uint32_t bitmap[];
+  __shared__ Shared sh;
+  const int row = blockIdx.x, tid = threadIdx.x;
+  const SampleRowParams P = params[row];
+
+  RowCtx c;
+  c.logits = logits + static_cast<size_t>(row) * vocab;
+  c.vocab = vocab;
+  c.bitmap = bitmap;
+  c.pen = P.repeat_penalty;
+  c.has_pen = false;
+  if (P.repeat_penalty != 1.0f && history && history_offsets && P.repeat_last_n != 0) {
+    int hb = history_offsets[row];
+    const int he = history_offsets[row + 1];
+    if (P.repeat_last_n > 0) hb = max(hb, he - P.repeat_last_n);
+    if (he > hb) {
+      c.has_pen = true;
+      for (int w = tid; w < (vocab + 31) / 32; w += kThreads) bitmap[w] = 0;
+      __syncthreads();
+      for (int h = hb + tid; h < he; h += kThreads) {
+        const int id = history[h];
+        if (id >= 0 && id < vocab) atomicOr(&bitmap[id >> 5], 1u << (id & 31));
+      }
+      __syncthreads();
+    }
+  }
+
+  // The maximum and the first id holding it: greedy's answer and the top of the sorted order.
+  double vmax = -INFINITY;
+  int top = INT_MAX;
+  for (int i = tid; i < vocab; i += kThreads) {
+    const double v = c.value(i);
+    if (v > vmax) {  // ids rise within a thread: its first maximum stays
+      vmax = v;
+      top = i;
+    }
+  }
+  vmax = block_reduce(vmax, Max{}, sh.d);
+  top = block_reduce(c.value(min(top, vocab - 1)) == vmax && top != INT_MAX ? top : INT_MAX, Min{}, sh.i32);
+  if (top == INT_MAX) top = 0;  // NaN everywhere
+  if (P.temperature <= 0.0f) {
+    if (tid == 0) out[row] = top;
+    return;
+  }
+  c.t = P.temperature;
+  c.lmax_t = vmax / c.t;
+  c.vmax_f = static_cast<float>(vmax);
+  c.inv_t_f = 1.0f / P.temperature;
+
+  // top-k: keep key >= tk.
+  uint32_t tk = 0;
+  if (P.top_k > 0 && P.top_k < vocab) tk = radix_select<Weight::kCount>(c, 0u, P.top_k, sh);
+
+  // top-p: keep key > tp, and the ids <= id_cut of the tokens whose key == tp.
+  uint32_t tp = tk;
+  int id_cut = INT_MAX;
+  if (P.top_p < 1.0f) {
+    const double top_p = P.top_p;
+    double s = 0;  // the CPU's softmax denominator over the top-k survivors
+    tp = radix_select<Weight::kMassFloat>(c, tk, 0.0, sh, top_p, &s);
+    const double target = top_p * s;
+    // Exact check, in double, over the 1024 keys around the guide's cut: the cut is the first key
+    // (descending) where the mass from the top reaches top_p * s. Float rounding moves the guide by
+    // a few keys at most; if the cut still lies outside the window, search again exactly.
+    double a = 0, at = 0;
+    int nt = 0;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const uint32_t win_lo = tp & ~1023u, win_hi = tp | 1023u;
+      for (int b = tid; b < 1024; b += kThreads) {
+        sh.dmass[b] = 0.0;
+        sh.cnt[b] = 0;
+      }
+      __syncthreads();
+      double above = 0;
+      for (int i = tid; i < vocab; i += kThreads) {
+        const double v = c.value(i);
+        const uint32_t key = float_key(static_cast<float>(v));
+        if (key < tk || key < win_lo) continue;
+        const double e = c.e(v);
+        if (key > win_hi) {
+          above += e;
+        } else {
+          if (e > 0) atomicAdd(&sh.dmass[key - win_lo], e);
+          atomicAdd(&sh.cnt[key - win_lo], 1u);
+        }
+      }
+      above = block_reduce(above, Sum{}, sh.d);
+      if (above < target) {
+        scan_bins_desc(1024, [&](int b) -> double { return sh.dmass[b]; }, target - above, sh);
+        __syncthreads();
+        if (sh.reached) {
+          tp = win_lo + sh.bin;
+          a = above + sh.above;
+          at = sh.dmass[sh.bin];
+          nt = static_cast<int>(sh.cnt[sh.bin]);
+          __syncthreads();
+          break;
+        }
+      }
+      __syncthreads();
+      if (attempt == 0) tp = radix_select<Weight::kMassExact>(c, tk, target, sh);
+    }
+    // Inside the group at tp (equal logits, in id order on the CPU), keep the first n ids.
+    if (nt > 1) {
+      const double et = at / nt;
+      const int n = static_cast<int>(fmin(fmax(ceil((target - a) / et), 1.0), static_cast<double>(nt)));
+      if (n < nt) {
+        double total;
+        int last;
+        const int hit = ordered_find(
+            vocab, [&](int i) { return float_key(static_cast<float>(c.value(i))) == tp ? 1.0 : 0.0; }, 0.0, n - 0.5,
+            sh, &total, &last);
+        id_cut = hit >= 0 ? hit : INT_MAX;
+      }
+    }
+  }
+
+  const double min_p = P.min_p;
+  auto kept_e = [&](int i) -> double {  // E of token i if it survives every filter, else 0
+    const double v = c.value(i);
+    const uint32_t key = float_key(static_cast<float>(v));
+    if (key < tk || key < tp || (key == tp && i > id_cut)) return 0.0;
+    if (i == top) return 1.0;
+    const double e = c.e(v);
+    if (min_p > 0 && !(e >= min_p)) return 0.0;
+    return e;
+  };
+  // The draw: the first id, in id order, whose cumulative mass exceeds u * mass.
+  double mass;
+  int last;
+  const int hit = ordered_find(vocab, kept_e, uniforms[row], 0.0, sh, &mass, &last);
+  if (tid == 0) out[row] = hit >= 0 ? hit : (last >= 0 ? last : top);
+}
+
+__global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int vocab, int32_t* out) {
+  __shared__ float sf[kWarps];
+  __shared__ int si[kWarps];
+  const float* x = logits + static_cast<size_t>(blockIdx.x) * vocab;
+  float best = -INFINITY;
+  int idx = INT_MAX;
+  for (int i = threadIdx.x; i < vocab; i += kThreads) {
+    const float v = __ldg(x + i);
+    if (v > best) {  // ids rise within a thread: the first maximum stays
+      best = v;
+      idx = i;
+    }
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+    const int oi = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (ob > best || (ob == best && oi < idx)) {
+      best = ob;
+      idx = oi;
+    }
+  }
+  if ((threadIdx.x & 31) == 0) {
+    sf[threadIdx.x >> 5] = best;
+    si[threadIdx.x >> 5] = idx;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    best = sf[0];
+    idx = si[0];
+    for (int w = 1; w < kWarps; ++w)
+      if (sf[w] > best || (sf[w] == best && si[w] < idx)) {
+        best = sf[w];
+        idx = si[w];
+      }
+    out[blockIdx.x] = idx == INT_MAX ? 0 : idx;
+  }
+}
+
+}  // namespace
+
+Status argmax_rows(const float* logits, int rows, int vocab, int32_t* out, Stream& s) {
+  if (vocab <= 0) return Status::invalid("argmax_rows: vocab must be > 0, got {}", vocab);
+  return launch("argmax_rows", argmax_kernel, dim3(rows), dim3(kThreads), 0, s.get(), logits, vocab, out);
+}
+
+Status sample_rows(const float* logits, int rows, int vocab, const SampleRowParams* params, const int32_t* history,
+                   const int32_t* history_offsets, const double* u, int32_t* out, Stream& s) {
+  if (vocab <= 0 || vocab > kMaxVocab)
+    return Status::unsupported("sample_rows: vocab must be 1..{}, got {}", kMaxVocab, vocab);
+  const size_t smem = static_cast<size_t>((vocab + 31) / 32) * 4;
+  // Raised once to the largest vocab's bitmap, so that no call happens under graph capture.
+  static const cudaError_t allowed =
+      cudaFuncSetAttribute(sample_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxVocab / 8);
+  NB_TRY(cuda_status(allowed, "sample_rows: shared memory limit"));
+  return launch("sample_rows", sample_kernel, dim3(rows), dim3(kThreads), smem, s.get(), logits, vocab, params,
+                history, history_offsets, u, out);
+}
+
+}  // namespace nibble::cuda

@@ -1,0 +1,129 @@
+// Random packed weights and row concatenation (w4_compose.h). Both rely on the packed layout of
+// gemv_w4.h being row-tile major: codes [N16][...], scales/zeros [N16][...], so whole row tiles
+// can be generated or appended independently.
+#include "ops/cuda/w4_compose.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/dtype.h"
+#include "quant/nf4.h"
+
+namespace nibble::cuda {
+namespace {
+
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Random bytes, in parallel, reproducible whatever the thread count (each 64 KiB chunk has its
+// own stream).
+void fill_random(std::vector<uint8_t>& v, uint64_t seed) {
+  constexpr size_t kChunk = 1 << 16;
+  const int64_t n_chunks = static_cast<int64_t>((v.size() + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    uint64_t s = seed * 0x100000001B3ull + static_cast<uint64_t>(c);
+    const size_t begin = c * kChunk, end = std::min(v.size(), begin + kChunk);
+    for (size_t i = begin; i < end; i += 8) {
+      const uint64_t r = splitmix64(s);
+      std::memcpy(v.data() + i, &r, std::min<size_t>(8, end - i));
+    }
+  }
+}
+
+size_t packed_code_bytes(int64_t n, int64_t k) { return static_cast<size_t>(w4_n16(n) * (k / 64) * 512); }
+
+}  // namespace
+
+Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed) {
+  if (n <= 0 || k <= 0 || k % (format == W4Format::kInt4 ? 128 : 64) != 0)
+    return Status::invalid("w4_random: bad shape [{}, {}] for {}", n, k, w4_format_name(format));
+  W4Packed w;
+  w.format = format;
+  w.n = n;
+  w.k = k;
+  w.q.resize(packed_code_bytes(n, k));
+  fill_random(w.q, seed);
+  uint64_t s = seed ^ 0xA5A5A5A5ull;
+  const int64_t n16 = w4_n16(n), ku = k / 64;
+  // Every format's codes have mean |value| near 0.5-1.5 of their scale unit; aim the scales at
+  // a row norm near 1: element std ~ 1/sqrt(k).
+  const float target = 1.0f / std::sqrt(static_cast<float>(k));
+  switch (format) {
+    case W4Format::kNf4: {
+      const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
+      std::copy(code.begin(), code.end(), w.code.begin());
+      w.flags = kW4DoubleQuant;
+      w.scales.resize(static_cast<size_t>(n16 * ku * 8 * 2));
+      fill_random(w.scales, seed + 1);
+      const auto& dmap = quant::dynamic_map_signed();
+      w.dmap.assign(dmap.begin(), dmap.end());
+      // absmax = dmap[q] * nested + offset with dmap in [-1, 1]: offset = 2 * target, nested =
+      // target keeps every absmax in [target, 3 * target].
+      w.offset = 2 * target;
+      const int64_t n_nested = (n16 * 16 * ku + 255) / 256;
+      w.nested.resize(static_cast<size_t>(n_nested));
+      for (auto& x : w.nested) x = target * (0.75f + 0.5f * static_cast<float>(splitmix64(s) >> 40) / (1 << 24));
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + n * ku + ((n * ku + 255) / 256) * 4);
+      break;
+    }
+    case W4Format::kInt4: {
+      for (int c = 0; c < 16; ++c) w.code[c] = static_cast<float>(c - 8);
+      const int64_t ng = k / 128;
+      w.scales.resize(static_cast<size_t>(n16 * ng * 8 * 4));
+      for (size_t i = 0; i < w.scales.size() / 2; ++i) {
+        const float sc = target / 4.6f * (0.75f + 0.5f * static_cast<float>(splitmix64(s) >> 40) / (1 << 24));
+        const uint16_t b = f32_to_bf16(sc);
+        std::memcpy(w.scales.data() + 2 * i, &b, 2);
+      }
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + n * ng * 2);
+      break;
+    }
+    case W4Format::kMxfp4: {
+      for (int c = 0; c < 16; ++c) {
+        static constexpr float kE2m1[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+        w.code[c] = (c & 8 ? -1.0f : 1.0f) * kE2m1[c & 7];
+      }
+      // E8M0 exponents around log2(target / 2.6) (2.6 ~ rms of the E2M1 values), +-1.
+      const int e0 = 127 + static_cast<int>(std::lround(std::log2(target / 2.6f)));
+      w.scales.resize(static_cast<size_t>(n16 * ku * 8 * 4));
+      for (auto& b : w.scales) b = static_cast<uint8_t>(e0 - 1 + static_cast<int>(splitmix64(s) % 3));
+      w.stream_bytes = static_cast<size_t>(n * k / 2 + n * k / 32);
+      break;
+    }
+  }
+  return w;
+}
+
+Result<W4Packed> w4_concat_rows(std::span<const W4Packed* const> parts) {
+  if (parts.empty()) return Status::invalid("w4_concat_rows: no parts");
+  const W4Packed& a = *parts[0];
+  W4Packed w;
+  w.format = a.format;
+  w.flags = a.flags;
+  w.k = a.k;
+  w.code = a.code;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const W4Packed& p = *parts[i];
+    if (p.flags & kW4DoubleQuant)
+      return Status::unsupported("w4_concat_rows: double-quantized NF4 parts have their own offsets");
+    if (p.format != a.format || p.flags != a.flags || p.k != a.k || p.code != a.code)
+      return Status::invalid("w4_concat_rows: part {} differs in format, flags, codebook or k", i);
+    if (i + 1 < parts.size() && p.n % 16 != 0)
+      return Status::invalid("w4_concat_rows: part {} has {} rows, not a multiple of 16", i, p.n);
+    w.n += p.n;
+    w.q.insert(w.q.end(), p.q.begin(), p.q.end());
+    w.scales.insert(w.scales.end(), p.scales.begin(), p.scales.end());
+    w.zeros.insert(w.zeros.end(), p.zeros.begin(), p.zeros.end());
+    w.stream_bytes += p.stream_bytes;
+  }
+  return w;
+}
+
+}  // namespace nibble::cuda
