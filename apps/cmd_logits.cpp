@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "model/model.h"
 #include "runtime/single_sequence.h"
 
 namespace nibble::app {
@@ -12,12 +13,15 @@ struct Options {
   std::string model;
   std::string tokens;
   int chunk = 0;
+  std::string numerics = "exact";
 };
 
 int run(const Options& o) {
   auto tokens = parse_token_list(o.tokens);
   if (!tokens) return report_error(tokens.status());
-  auto model = Model::load(o.model);
+  LoadOptions load;
+  load.numerics = o.numerics == "llamacpp" ? Numerics::kLlamaCpp : Numerics::kExact;
+  auto model = Model::load(o.model, load);
   if (!model) return report_error(model.status());
   auto logits = sequence_logits(**model, *tokens, o.chunk);
   if (!logits) return report_error(logits.status());
@@ -43,6 +47,9 @@ const bool registered = register_command({
       sub.add_option("-m,--model", o->model, "model folder (config.json + safetensors)")->required();
       sub.add_option("--tokens", o->tokens, "comma-separated token ids, e.g. 1,2,3")->required();
       sub.add_option("--chunk", o->chunk, "prefill in chunks of this many tokens (0: all at once)");
+      sub.add_option("--numerics", o->numerics, "exact (fp32, the oracle) or llamacpp (llama.cpp's CPU roundings)")
+          ->check(CLI::IsMember({"exact", "llamacpp"}))
+          ->capture_default_str();
       return [o] { return run(*o); };
     }});
 

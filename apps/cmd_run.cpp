@@ -11,6 +11,9 @@
 #include "command.h"
 #include "runtime/model_bundle.h"
 #include "runtime/session.h"
+#ifdef NIBBLE_HAVE_CUDA
+#include "model/cuda/cuda_model.h"
+#endif
 
 namespace nibble::app {
 namespace {
@@ -31,6 +34,8 @@ struct Options {
   int64_t seed = -1;
   std::vector<std::string> stop;
   bool json = false;
+  std::string numerics = "exact";
+  std::string device = "cpu";
 };
 
 // Streams generated text to stdout, holding back any tail that could still become a stop
@@ -131,9 +136,25 @@ int run(Options o) {
       return report_error(Status::not_found(
           "no model given (-m) and the bundled model is not at {}: run `make demo` or tools/fetch_model.sh", o.model));
   }
-  auto bundle = load_model_bundle(o.model);
+  LoadOptions load;
+  load.numerics = o.numerics == "llamacpp" ? Numerics::kLlamaCpp : Numerics::kExact;
+  auto bundle = load_model_bundle(o.model, load);
   if (!bundle) return report_error(bundle.status());
-  Session session(*bundle->model, o.ctx);
+  // The executor: the CPU model itself, or the GPU backend built from it.
+  const Executor* exec = bundle->model.get();
+#ifdef NIBBLE_HAVE_CUDA
+  std::unique_ptr<cuda::CudaModel> gpu;
+  if (o.device == "cuda") {
+    if (o.numerics != "exact") return report_error(Status::invalid("--numerics llamacpp is a CPU mode"));
+    auto g = cuda::CudaModel::create(*bundle->model);
+    if (!g) return report_error(g.status());
+    gpu = std::move(*g);
+    exec = gpu.get();
+  }
+#else
+  if (o.device == "cuda") return report_error(Status::unsupported("this build of nibble has no CUDA backend"));
+#endif
+  Session session(*exec, o.ctx);
 
   const bool interactive = o.prompt.empty() && isatty(STDIN_FILENO);
   if (!interactive) {
@@ -199,6 +220,14 @@ const bool registered = register_command({
       sub.add_option("--seed", o->seed, "random seed (default: random)");
       sub.add_option("--stop", o->stop, "stop when this text appears (repeatable)");
       sub.add_flag("--json", o->json, "end with one JSON record: tokens, speeds, stop reason");
+      sub.add_option("--device", o->device, "cpu or cuda (the GPU backend)")
+          ->check(CLI::IsMember({"cpu", "cuda"}))
+          ->capture_default_str();
+      sub.add_option("--numerics", o->numerics,
+                     "exact: fp32 on dequantized weights; llamacpp: llama.cpp's CPU roundings (Q8 activations, "
+                     "F16 KV cache), to follow its greedy tokens on GGUF files")
+          ->check(CLI::IsMember({"exact", "llamacpp"}))
+          ->capture_default_str();
       return [o] { return run(*o); };
     }});
 

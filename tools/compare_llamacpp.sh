@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Greedy continuations of nibble and llama.cpp on the same GGUF, token for token.
 #
-#   tools/compare_llamacpp.sh [MODEL.gguf] [N_TOKENS]
+#   tools/compare_llamacpp.sh [--numerics exact|llamacpp] [--record FILE] [MODEL.gguf] [N_TOKENS]
+#
+# --numerics picks nibble's rounding (`nibble run --numerics`, default exact); --record FILE
+# writes llama.cpp's prompt ids and greedy continuations as JSON (the test data of
+# tests/e2e/llamacpp_numerics_test.cpp), with the llama.cpp commit and the model's sha256.
 #
 # Builds llama.cpp (CPU, libllama only, from llama-cpp-python's sdist, which vendors it) once
 # under $NIBBLE_LLAMACPP_DIR (default ~/.cache/nibble/llamacpp), plus a small driver written
@@ -15,6 +19,15 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+NUMERICS=exact
+RECORD=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --numerics) NUMERICS=$2; shift 2 ;;
+    --record) RECORD=$2; shift 2 ;;
+    *) break ;;
+  esac
+done
 MODEL=${1:-${NIBBLE_MODEL:-$HOME/.cache/nibble/models/SmolLM2-135M-Instruct.Q4_1.gguf}}
 N=${2:-32}
 NIBBLE=${NIBBLE:-$ROOT/build/bin/nibble}
@@ -127,10 +140,12 @@ PROMPTS=(
 json_field() { python3 -c "import json,sys; print(','.join(map(str, json.loads(sys.stdin.read().strip().splitlines()[-1])['$1'])))"; }
 
 echo "model: $MODEL"
-echo "llama.cpp: $LLAMA_COMMIT (llama-cpp-python $VERSION), nibble: $NIBBLE"
+echo "llama.cpp: $LLAMA_COMMIT (llama-cpp-python $VERSION), nibble: $NIBBLE --numerics $NUMERICS"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail=0
+n_same=0
+: > "$TMP/record.jsonl"
 for entry in "${PROMPTS[@]}"; do
   kind=${entry%%|*}
   text=${entry#*|}
@@ -144,11 +159,16 @@ for entry in "${PROMPTS[@]}"; do
     ours_prompt=$("$NIBBLE" tokenize -m "$MODEL" --add-special < "$TMP/prompt.txt" | python3 -c "import json,sys; print(','.join(map(str, json.load(sys.stdin))))")
     run_args=()
   fi
-  ours_gen=$(NIBBLE_NO_PROGRESS=1 "$NIBBLE" run -m "$MODEL" "${run_args[@]}" -p "$text" --temp 0 -n "$N" --json 2>/dev/null | json_field tokens)
+  ours_gen=$(NIBBLE_NO_PROGRESS=1 "$NIBBLE" run -m "$MODEL" "${run_args[@]}" -p "$text" --temp 0 -n "$N" \
+    --numerics "$NUMERICS" --json 2>/dev/null | json_field tokens)
   "$DRIVER" "$MODEL" "$TMP/prompt.txt" "$ours_prompt" "$N" > "$TMP/llama.txt"
   theirs_prompt=$(awk '/^tok/ {$1=""; sub(/^ /,""); gsub(/ /,","); print}' "$TMP/llama.txt")
   theirs_gen=$(awk '/^gen/ {print $2}' "$TMP/llama.txt" | paste -sd, -)
   margins=$(awk '/^gen/ {print $3}' "$TMP/llama.txt" | paste -sd, -)
+  python3 -c "import json,sys; ids=lambda s: [int(t) for t in s.split(',') if t]
+print(json.dumps({'kind': sys.argv[1], 'text': sys.argv[2], 'prompt_ids': ids(sys.argv[3]),
+                  'llamacpp_ids': ids(sys.argv[4]), 'llamacpp_margins': [float(t) for t in sys.argv[5].split(',') if t]}))" \
+    "$kind" "$text" "$theirs_prompt" "$theirs_gen" "$margins" >> "$TMP/record.jsonl"
   echo
   echo "[$kind] $text"
   if [ "$ours_prompt" = "$theirs_prompt" ]; then
@@ -157,6 +177,7 @@ for entry in "${PROMPTS[@]}"; do
     echo "  prompt ids DIFFER: nibble [$ours_prompt] llama.cpp [$theirs_prompt]"; fail=1
   fi
   if [ "$ours_gen" = "$theirs_gen" ]; then
+    n_same=$((n_same + 1))
     echo "  continuation: same ($(echo "$ours_gen" | tr ',' '\n' | wc -l) tokens): $ours_gen"
     echo "  llama.cpp top1-top2 margins: min $(echo "$margins" | tr ',' '\n' | sort -g | head -1)"
   else
@@ -171,4 +192,20 @@ PY
     fail=1
   fi
 done
+echo
+echo "$n_same of ${#PROMPTS[@]} continuations equal llama.cpp's (nibble --numerics $NUMERICS, $N tokens)"
+if [ -n "$RECORD" ]; then
+  python3 - "$TMP/record.jsonl" "$RECORD" "$LLAMA_COMMIT" "$VERSION" "$(basename "$MODEL")" \
+    "$(sha256sum "$MODEL" | cut -d' ' -f1)" "$N" <<'PY'
+import json, sys
+src, out, commit, version, model, sha, n = sys.argv[1:8]
+prompts = [json.loads(l) for l in open(src)]
+json.dump({"made_by": "tools/compare_llamacpp.sh --record", "llamacpp_commit": commit,
+           "llama_cpp_python": version, "model": model, "model_sha256": sha, "n_tokens": int(n),
+           "decoding": "argmax of llama.cpp's logits from the prompt ids (CPU, F16 KV cache, "
+                       "flash attention auto, 2 threads, n_ctx 1024)",
+           "prompts": prompts}, open(out, "w"), indent=1)
+print(f"recorded {len(prompts)} prompts to {out}")
+PY
+fi
 exit $fail

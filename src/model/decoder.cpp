@@ -4,12 +4,27 @@
 #include <algorithm>
 
 #include "model/model.h"
+#include "ops/cpu/llamacpp.h"
 
 namespace nibble {
 
 namespace {
 const ops::WeightView kNone{};
-}
+
+// The ops whose rounding the numerics mode picks (Numerics::kLlamaCpp: src/ops/cpu/llamacpp.h).
+// One branch per call; the exact path is unchanged.
+struct Ops {
+  bool lc;
+  void norm(const float* x, const ops::WeightView& w, int n, int dim, const ModelConfig& c, float* out) const {
+    if (lc) ops::llamacpp::rmsnorm(x, w, n, dim, c.norm_eps, c.norm_adds_one, out);
+    else ops::rmsnorm(x, w, n, dim, c.norm_eps, c.norm_adds_one, out);
+  }
+  void matmul(const float* x, const ops::WeightView& w, const ops::WeightView& b, int m, float* y) const {
+    if (lc) ops::llamacpp::matmul(x, w, b, m, y);
+    else ops::matmul(x, w, b, m, y);
+  }
+};
+}  // namespace
 
 void Model::forward_layer(int l, const ForwardBatch& batch, KvCache& kv,
                           std::span<const ops::AttnSeq> attn_seqs, std::vector<float>& x) const {
@@ -24,42 +39,65 @@ void Model::forward_layer(int l, const ForwardBatch& batch, KvCache& kv,
   std::vector<float> v(static_cast<size_t>(T) * kvd);
   std::vector<float> attn(static_cast<size_t>(T) * qd);  // [T, n_heads, head_dim]
 
+  const Ops o{numerics_ == Numerics::kLlamaCpp};
+
   // Attention.
-  ops::rmsnorm(x.data(), L.attn_norm, T, h, c.norm_eps, c.norm_adds_one, hn.data());
-  ops::matmul(hn.data(), L.q, L.q_bias, T, q.data());
-  ops::matmul(hn.data(), L.k, L.k_bias, T, k.data());
-  ops::matmul(hn.data(), L.v, L.v_bias, T, v.data());
+  o.norm(x.data(), L.attn_norm, T, h, c, hn.data());
+  o.matmul(hn.data(), L.q, L.q_bias, T, q.data());
+  o.matmul(hn.data(), L.k, L.k_bias, T, k.data());
+  o.matmul(hn.data(), L.v, L.v_bias, T, v.data());
   if (c.qk_norm) {
-    ops::rmsnorm(q.data(), L.q_norm, T * c.n_heads, c.head_dim, c.norm_eps, c.norm_adds_one, q.data());
-    ops::rmsnorm(k.data(), L.k_norm, T * c.n_kv_heads, c.head_dim, c.norm_eps, c.norm_adds_one, k.data());
+    o.norm(q.data(), L.q_norm, T * c.n_heads, c.head_dim, c, q.data());
+    o.norm(k.data(), L.k_norm, T * c.n_kv_heads, c.head_dim, c, k.data());
   }
-  ops::rope(q.data(), batch.positions.data(), T, c.n_heads, c.head_dim, inv_freq_[l].data());
-  ops::rope(k.data(), batch.positions.data(), T, c.n_kv_heads, c.head_dim, inv_freq_[l].data());
-  ops::kv_write(k.data(), v.data(), batch.slots.data(), T, kv.layout(), kv.k(l), kv.v(l));
+  const RopeConfig& rc = c.layers[l].rope;
+  if (o.lc && rc.type != RopeType::kLlama3) {  // GGUF files carry Llama 3 scaling as freq_factors
+    ops::llamacpp::RopeParams rp;
+    rp.freq_base = static_cast<float>(rc.theta);
+    rp.freq_scale = rc.type == RopeType::kLinear ? static_cast<float>(1.0 / rc.factor) : 1.0f;
+    rp.freq_factors = rc.freq_factors.empty() ? nullptr : rc.freq_factors.data();
+    ops::llamacpp::rope(q.data(), batch.positions.data(), T, c.n_heads, c.head_dim, rp);
+    ops::llamacpp::rope(k.data(), batch.positions.data(), T, c.n_kv_heads, c.head_dim, rp);
+  } else {
+    ops::rope(q.data(), batch.positions.data(), T, c.n_heads, c.head_dim, inv_freq_[l].data());
+    ops::rope(k.data(), batch.positions.data(), T, c.n_kv_heads, c.head_dim, inv_freq_[l].data());
+  }
   ops::AttnParams ap;
   ap.n_heads = c.n_heads;
   ap.scale = c.attn_scale;
   ap.softcap = c.attn_softcap;
   ap.window = c.layers[l].sliding ? c.sliding_window : 0;
-  ops::paged_attention(q.data(), batch.positions.data(), attn_seqs, kv.k(l), kv.v(l), kv.layout(), ap,
-                       attn.data());
-  ops::matmul(attn.data(), L.o, kNone, T, hn.data());
-  if (c.sandwich_norms)
-    ops::rmsnorm(hn.data(), L.post_attn_norm, T, h, c.norm_eps, c.norm_adds_one, hn.data());
+  if (o.lc && c.family == ArchFamily::kGemma3) {
+    // llama.cpp's Gemma 3 graph scales Q before attention (then f16), not the scores.
+    for (auto& e : q) e *= ap.scale;
+    ap.scale = 1.0f;
+  }
+  if (o.lc) {
+    ops::llamacpp::kv_write_f16(k.data(), v.data(), batch.slots.data(), T, kv.layout(), kv.k(l), kv.v(l));
+    ops::llamacpp::paged_attention(q.data(), batch.positions.data(), attn_seqs, kv.k(l), kv.v(l), kv.layout(), ap,
+                                   interleaved_qk_, attn.data());
+  } else {
+    ops::kv_write(k.data(), v.data(), batch.slots.data(), T, kv.layout(), kv.k(l), kv.v(l));
+    ops::paged_attention(q.data(), batch.positions.data(), attn_seqs, kv.k(l), kv.v(l), kv.layout(), ap,
+                         attn.data());
+  }
+  o.matmul(attn.data(), L.o, kNone, T, hn.data());
+  if (c.sandwich_norms) o.norm(hn.data(), L.post_attn_norm, T, h, c, hn.data());
   for (size_t i = 0; i < x.size(); ++i) x[i] += hn[i];
 
   // MLP.
   std::vector<float> gate(static_cast<size_t>(T) * f), up(static_cast<size_t>(T) * f);  // [T, inter]
-  ops::rmsnorm(x.data(), L.ffn_norm, T, h, c.norm_eps, c.norm_adds_one, hn.data());
-  ops::matmul(hn.data(), L.gate, kNone, T, gate.data());
-  ops::matmul(hn.data(), L.up, kNone, T, up.data());
+  o.norm(x.data(), L.ffn_norm, T, h, c, hn.data());
+  o.matmul(hn.data(), L.gate, kNone, T, gate.data());
+  o.matmul(hn.data(), L.up, kNone, T, up.data());
   if (c.activation == Activation::kGeluTanh)
     ops::gelu_tanh_mul(gate.data(), up.data(), static_cast<int64_t>(T) * f, gate.data());
+  else if (o.lc)
+    ops::llamacpp::silu_mul(gate.data(), up.data(), static_cast<int64_t>(T) * f, gate.data());
   else
     ops::silu_mul(gate.data(), up.data(), static_cast<int64_t>(T) * f, gate.data());
-  ops::matmul(gate.data(), L.down, kNone, T, hn.data());
-  if (c.sandwich_norms)
-    ops::rmsnorm(hn.data(), L.post_ffn_norm, T, h, c.norm_eps, c.norm_adds_one, hn.data());
+  o.matmul(gate.data(), L.down, kNone, T, hn.data());
+  if (c.sandwich_norms) o.norm(hn.data(), L.post_ffn_norm, T, h, c, hn.data());
   for (size_t i = 0; i < x.size(); ++i) x[i] += hn[i];
 }
 
@@ -103,9 +141,10 @@ Status Model::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>
   for (int r = 0; r < R; ++r)
     std::copy_n(x.data() + static_cast<size_t>(rows[r]) * c.hidden_size, c.hidden_size,
                 sel.data() + static_cast<size_t>(r) * c.hidden_size);
-  ops::rmsnorm(sel.data(), w_.final_norm, R, c.hidden_size, c.norm_eps, c.norm_adds_one, sel.data());
+  const Ops o{numerics_ == Numerics::kLlamaCpp};
+  o.norm(sel.data(), w_.final_norm, R, c.hidden_size, c, sel.data());
   logits.resize(static_cast<size_t>(R) * c.vocab_size);
-  ops::matmul(sel.data(), w_.lm_head, kNone, R, logits.data());
+  o.matmul(sel.data(), w_.lm_head, kNone, R, logits.data());
   if (c.final_softcap > 0) ops::softcap(logits.data(), static_cast<int64_t>(logits.size()), c.final_softcap);
   return Status::ok();
 }

@@ -3,32 +3,11 @@
 #include <cmath>
 #include <regex>
 
+#include "quant/ggml_matrix.h"
+
 namespace nibble {
 
 namespace {
-
-// One ggml tensor viewed as [rows, cols], optionally with its rows reordered.
-class GgmlMatrix : public QuantWeight {
- public:
-  GgmlMatrix(const GgufTensor& t, std::vector<int32_t> row_map) : t_(t), row_map_(std::move(row_map)) {}
-  int64_t rows() const override { return t_.rows; }
-  int64_t cols() const override { return t_.cols; }
-  void dequant_row(int64_t r, float* out) const override {
-    const int64_t src = row_map_.empty() ? r : row_map_[r];
-    // Cannot fail: the reader checked the type and that rows are whole blocks.
-    (void)ggml_dequantize_row(t_.type, t_.data + src * t_.row_bytes, out, t_.cols);
-  }
-  size_t nbytes() const override { return t_.nbytes; }
-  std::string format_name() const override {
-    std::string n(ggml_type_name(t_.type));
-    for (auto& ch : n) ch = static_cast<char>(std::tolower(ch));
-    return n;
-  }
-
- private:
-  const GgufTensor& t_;
-  std::vector<int32_t> row_map_;  // [rows] HF row -> GGUF row; empty = identity
-};
 
 // llama.cpp's converter stores each head's rows as (i, half) pairs interleaved: GGUF row
 // h*hd + 2i + j holds HF row h*hd + j*hd/2 + i.
@@ -200,6 +179,14 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
   c.tie_word_embeddings = f.find_tensor("output.weight") == nullptr;
   c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
+  // Partial rotary embeddings (RoPE on the first n_rot dims of each head only) are not
+  // implemented: refuse rather than rotate every dimension.
+  if (f.has(key("rope.dimension_count"))) {
+    NB_ASSIGN_OR_RETURN(int n_rot, req_int("rope.dimension_count"));
+    if (n_rot != c.head_dim)
+      return Status::unsupported("{}: '{}' = {} differs from the head dimension {} (partial rotary embeddings are "
+                                 "not supported)", where, key("rope.dimension_count"), n_rot, c.head_dim);
+  }
   RopeConfig rope;
   NB_ASSIGN_OR_RETURN(rope.theta, opt_float("rope.freq_base", 10000.0));
   if (f.has(key("rope.scaling.type"))) {
@@ -231,8 +218,13 @@ Result<ModelConfig> config_from_gguf(const GgufFile& f) {
     double cap;
     NB_ASSIGN_OR_RETURN(cap, opt_float("final_logit_softcapping", 0.0));
     c.final_softcap = static_cast<float>(cap);
+    // GGUF files carry no query_pre_attn_scalar; llama.cpp derives the attention scale from the
+    // layer count (src/models/gemma3.cpp): the 62-layer model (27B) scales by
+    // 1/sqrt(hidden / heads), the others by 1/sqrt(head_dim). Do the same.
+    if (c.n_layers == 62) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.hidden_size / c.n_heads));
     RopeConfig local;
-    local.theta = 10000.0;  // Gemma 3's local layers; GGUF files do not record it
+    // Gemma 3's local layers: 10000 unless the file records it (as llama.cpp reads it).
+    NB_ASSIGN_OR_RETURN(local.theta, opt_float("rope.freq_base_swa", 10000.0));
     for (int i = 0; i < c.n_layers; ++i) {
       c.layers[i].sliding = (i + 1) % pattern != 0;
       if (c.layers[i].sliding) c.layers[i].rope = local;

@@ -106,9 +106,16 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
       for (const auto& t : file.tensors()) ranges.emplace_back(t.data, t.nbytes);
       prefault_mapped(std::move(ranges), "loading " + dir);
     }
+    // llama.cpp keeps the `llama` architecture's Q/K rows in the converter's interleaved order
+    // (nibble un-interleaves them at load); its attention sums q.k in that order.
+    auto arch = file.get_string("general.architecture");
+    const bool interleaved = arch.is_ok() && arch.value() == "llama";
     auto source = std::make_unique<GgufSource>(std::move(file), config);
     auto quant = source->quant_loader();
-    return create(std::move(config), std::move(source), std::move(quant));
+    NB_ASSIGN_OR_RETURN(std::unique_ptr<Model> m, create(std::move(config), std::move(source), std::move(quant)));
+    m->numerics_ = options.numerics;
+    m->interleaved_qk_ = interleaved;
+    return m;
   }
   NB_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(dir));
   NB_ASSIGN_OR_RETURN(auto source, SafetensorsSource::open_dir(dir));
@@ -120,7 +127,9 @@ Result<std::unique_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
       if (auto t = source->get(name); t.is_ok()) ranges.emplace_back(t->data, t->nbytes);
     prefault_mapped(std::move(ranges), "loading " + dir);
   }
-  return create(std::move(config), std::move(source));
+  NB_ASSIGN_OR_RETURN(std::unique_ptr<Model> m, create(std::move(config), std::move(source)));
+  m->numerics_ = options.numerics;
+  return m;
 }
 
 std::unique_ptr<KvCache> Model::make_cache(int n_tokens, int block_size) const {

@@ -12,6 +12,7 @@
 #include "io/tensor_source.h"
 #include "kv/kv_cache.h"
 #include "model/batch.h"
+#include "model/executor.h"
 #include "ops/ops.h"
 #include "quant/quant_loader.h"
 
@@ -42,13 +43,20 @@ struct WeightStats {
   std::map<std::string, uint64_t> params_by_dtype;
 };
 
+// How the CPU forward pass rounds. kExact: fp32 on exactly dequantized weights (the oracle).
+// kLlamaCpp: llama.cpp's CPU roundings (Q8 activations and integer dots for ggml-quantized
+// weights, F16 KV cache, its flash attention, RoPE, RMSNorm and SiLU), so that greedy decoding
+// of a GGUF file follows llama.cpp's tokens at near-ties (src/ops/cpu/llamacpp.h).
+enum class Numerics { kExact, kLlamaCpp };
+
 struct LoadOptions {
   // Read the weights in ahead of the first forward pass (a progress bar on a terminal).
   // Off for commands that only read metadata, such as `nibble info`.
   bool prefault = true;
+  Numerics numerics = Numerics::kExact;
 };
 
-class Model {
+class Model : public Executor {
  public:
   // PATH is a folder with config.json (+ generation_config.json) and safetensors weights, or
   // a .gguf file.
@@ -58,15 +66,23 @@ class Model {
   static Result<std::unique_ptr<Model>> create(ModelConfig config, std::unique_ptr<TensorSource> source,
                                                std::unique_ptr<QuantLoader> quant = nullptr);
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
+  std::string device_name() const override { return "cpu"; }
   const WeightStats& stats() const { return stats_; }
+  Numerics numerics() const { return numerics_; }
+  // The bound weights and RoPE tables, for backends that copy them elsewhere (src/model/cuda).
+  const ModelWeights& weights() const { return w_; }
+  const std::vector<float>& inv_freq(int layer) const { return inv_freq_[layer]; }
 
-  // A cache sized for `n_tokens` positions in total across sequences.
+  // A cache sized for `n_tokens` positions in total across sequences (host memory, fp32).
   std::unique_ptr<KvCache> make_cache(int n_tokens, int block_size = 16) const;
+  Result<std::unique_ptr<KvCache>> make_kv_cache(int n_tokens, int block_size = 16) const override {
+    return make_cache(n_tokens, block_size);
+  }
 
   // Runs the batch; logits: [batch.n_logit_rows(), vocab] fp32, rows in sequence order.
   // Advances nothing: the caller updates each BlockTable's n_tokens.
-  Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const;
+  Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const override;
 
  private:
   Model() = default;
@@ -79,6 +95,8 @@ class Model {
   ModelWeights w_;
   WeightStats stats_;
   std::vector<std::vector<float>> inv_freq_;  // [n_layers][head_dim / 2]
+  Numerics numerics_ = Numerics::kExact;
+  bool interleaved_qk_ = false;  // llama.cpp keeps Q/K rows interleaved (GGUF arch `llama`)
 };
 
 // Per-family weight binding (model/llama.cpp, model/gemma3.cpp) and the parts they share.

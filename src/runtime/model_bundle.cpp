@@ -57,9 +57,9 @@ Result<ChatTemplateSet> load_chat_templates_any(const std::string& path) {
   return load_chat_templates(path);
 }
 
-Result<ModelBundle> load_model_bundle(const std::string& path) {
+Result<ModelBundle> load_model_bundle(const std::string& path, const LoadOptions& options) {
   if (!fs::exists(path)) return Status::not_found("{}: no such model file or folder", path);
-  NB_ASSIGN_OR_RETURN(auto model, Model::load(path));
+  NB_ASSIGN_OR_RETURN(auto model, Model::load(path, options));
   Result<ChatTemplateSet> templates = Status::not_found("no chat template");
   std::optional<Tokenizer> tok;
   if (is_gguf(path)) {

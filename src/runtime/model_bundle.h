@@ -19,7 +19,7 @@ struct ModelBundle {
   std::optional<ChatTemplateSet> chat_templates;  // absent when the model ships none
 };
 
-Result<ModelBundle> load_model_bundle(const std::string& path);
+Result<ModelBundle> load_model_bundle(const std::string& path, const LoadOptions& options = {});
 
 // The tokenizer (and chat templates) alone, for `nibble tokenize` and friends.
 Result<Tokenizer> load_tokenizer(const std::string& path);
