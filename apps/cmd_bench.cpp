@@ -1,10 +1,14 @@
 // nibble bench: prefill and decode throughput of a model, or of any shape with random weights
-// (`--config config.json --random-weights`), on the CPU backend.
+// (`--config config.json --random-weights`), on the CPU or (--device cuda) the GPU backend.
+// With --out, appends an `e2e` record to a bench/results JSON file (docs/gpu_backend.md).
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +16,9 @@
 #include "command.h"
 #include "io/random_source.h"
 #include "model/model.h"
+#ifdef NIBBLE_HAVE_CUDA
+#include "model/cuda/cuda_model.h"
+#endif
 
 namespace nibble::app {
 namespace {
@@ -20,101 +27,205 @@ struct Options {
   std::string model;
   std::string config;
   bool random_weights = false;
+  std::string device = "cpu";
+  std::string quant = "nf4";  // random GPU weights: nf4, int4, mxfp4, bf16
   int prompt = 128;
   int gen = 32;
   int batch = 1;
   bool json = false;
+  bool no_graphs = false;
+  std::string out;     // results file to append an e2e record to
+  std::string anchor;  // JSON lines from bench/e2e_anchor.py, for the same-run anchor figures
   uint64_t seed = 0;
 };
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+std::string today() {
+  std::time_t t = std::time(nullptr);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
 }
 
-int32_t argmax(const float* row, int n) { return static_cast<int32_t>(std::max_element(row, row + n) - row); }
+struct Timing {
+  double prefill_s = 0, decode_s = 0;
+};
 
-int run(const Options& o) {
-  Result<std::unique_ptr<Model>> model = Status::invalid("bench: give -m DIR, or --config FILE with --random-weights");
-  std::string what = o.model;
-  if (!o.config.empty()) {
-    if (!o.random_weights)
-      return report_error(Status::invalid("bench: --config needs --random-weights (or use -m DIR)"));
-    auto cfg = load_model_config_file(o.config);
-    if (!cfg) return report_error(cfg.status());
-    model = Model::create(std::move(*cfg), std::make_unique<RandomSource>(o.seed));
-    what = o.config + " (random weights)";
-  } else if (!o.model.empty()) {
-    model = Model::load(o.model);
-  }
-  if (!model) return report_error(model.status());
-  const Model& m = **model;
+// Prefill every prompt in one forward call, then `gen` greedy decode steps of the whole batch.
+Result<Timing> run_once(const Executor& m, int batch, int prompt, int gen, uint64_t seed) {
   const ModelConfig& c = m.config();
-  if (o.prompt < 1 || o.gen < 1 || o.batch < 1)
-    return report_error(Status::invalid("bench: --prompt, --gen and --batch must be at least 1"));
-  if (o.prompt + o.gen > c.max_position_embeddings)
-    return report_error(Status::invalid("bench: {} + {} tokens exceed the context length {}", o.prompt,
-                                        o.gen, c.max_position_embeddings));
-
-  auto kv = m.make_cache(o.batch * (o.prompt + o.gen));
-  std::vector<BlockTable> tables(o.batch);
-  std::mt19937 rng(static_cast<uint32_t>(o.seed));
+  const int per_seq = (prompt + gen + 15) / 16 * 16;  // whole blocks per sequence
+  NB_ASSIGN_OR_RETURN(auto kv, m.make_kv_cache(batch * per_seq));
+  std::vector<BlockTable> tables(batch);
+  std::mt19937 rng(static_cast<uint32_t>(seed));
   std::uniform_int_distribution<int32_t> tok(0, c.vocab_size - 1);
-  std::vector<std::vector<int32_t>> prompts(o.batch, std::vector<int32_t>(o.prompt));
+  std::vector<std::vector<int32_t>> prompts(batch, std::vector<int32_t>(prompt));
   for (auto& p : prompts)
     for (auto& t : p) t = tok(rng);
-
-  // Prefill: every prompt in one forward call.
-  std::vector<float> logits;
+  Timing t;
+  std::vector<int32_t> next;
   ForwardBatch prefill;
-  for (int b = 0; b < o.batch; ++b) {
-    if (auto s = kv->reserve(tables[b], o.prompt); !s) return report_error(s);
+  for (int b = 0; b < batch; ++b) {
+    NB_TRY(kv->reserve(tables[b], prompt));
     prefill.add(prompts[b], 0, tables[b], kv->block_size(), false);
   }
   auto t0 = Clock::now();
-  if (auto s = m.forward(prefill, *kv, logits); !s) return report_error(s);
-  const double t_prefill = seconds_since(t0);
-  std::vector<int32_t> next(o.batch);
-  for (int b = 0; b < o.batch; ++b) {
-    tables[b].n_tokens = o.prompt;
-    next[b] = argmax(logits.data() + static_cast<size_t>(b) * c.vocab_size, c.vocab_size);
-  }
-
-  // Decode: one token per sequence per step, greedy.
+  if (Status st = m.forward_greedy(prefill, *kv, next); !st) return Status(st.code(), "prefill: " + st.message());
+  t.prefill_s = seconds_since(t0);
+  for (auto& tb : tables) tb.n_tokens = prompt;
   t0 = Clock::now();
-  for (int step = 0; step < o.gen; ++step) {
-    ForwardBatch batch;
-    for (int b = 0; b < o.batch; ++b) {
-      if (auto s = kv->reserve(tables[b], tables[b].n_tokens + 1); !s) return report_error(s);
-      batch.add(std::span(&next[b], 1), tables[b].n_tokens, tables[b], kv->block_size(), false);
+  for (int step = 0; step < gen; ++step) {
+    ForwardBatch b;
+    for (int i = 0; i < batch; ++i) {
+      NB_TRY(kv->reserve(tables[i], tables[i].n_tokens + 1));
+      b.add(std::span(&next[i], 1), tables[i].n_tokens, tables[i], kv->block_size(), false);
     }
-    if (auto s = m.forward(batch, *kv, logits); !s) return report_error(s);
-    for (int b = 0; b < o.batch; ++b) {
-      ++tables[b].n_tokens;
-      next[b] = argmax(logits.data() + static_cast<size_t>(b) * c.vocab_size, c.vocab_size);
+    std::vector<int32_t> out;
+    if (Status st = m.forward_greedy(b, *kv, out); !st)
+      return Status(st.code(), fmt::format("decode step {}: {}", step, st.message()));
+    for (auto& tb : tables) ++tb.n_tokens;
+    next = std::move(out);
+  }
+  t.decode_s = seconds_since(t0);
+  return t;
+}
+
+// The anchor's decode tok/s for this batch from bench/e2e_anchor.py's JSON lines, or 0.
+double anchor_tok_per_s(const std::string& path, int batch, std::string* variant) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("batch", 0) == batch && j.contains("tok_per_s")) {
+      *variant = j.value("variant", "anchor");
+      return j["tok_per_s"].get<double>();
     }
   }
-  const double t_decode = seconds_since(t0);
+  return 0;
+}
 
-  const double prefill_tps = o.batch * o.prompt / t_prefill;
-  const double decode_tps = o.batch * o.gen / t_decode;
+int run(const Options& o) {
+  if (o.prompt < 1 || o.gen < 1 || o.batch < 1)
+    return report_error(Status::invalid("bench: --prompt, --gen and --batch must be at least 1"));
+  std::unique_ptr<Executor> exec;
+  std::unique_ptr<Model> cpu;
+  std::string what = o.model;
+  ModelConfig config;
+  if (!o.config.empty()) {
+    if (!o.random_weights) return report_error(Status::invalid("bench: --config needs --random-weights (or use -m DIR)"));
+    auto cfg = load_model_config_file(o.config);
+    if (!cfg) return report_error(cfg.status());
+    config = *cfg;
+    what = o.config + " (random weights)";
+  } else if (o.model.empty()) {
+    return report_error(Status::invalid("bench: give -m DIR, or --config FILE with --random-weights"));
+  }
+
+  double copy_bw = 0;
+  size_t step_bytes = 0;
+  std::string format = "model";
+  if (o.device == "cuda") {
+#ifdef NIBBLE_HAVE_CUDA
+    cuda::CudaOptions co;
+    co.graphs = !o.no_graphs;
+    Result<std::unique_ptr<cuda::CudaModel>> g = Status::internal("unreachable");
+    if (!o.config.empty()) {
+      std::optional<cuda::W4Format> f;
+      if (o.quant == "nf4") f = cuda::W4Format::kNf4;
+      else if (o.quant == "int4") f = cuda::W4Format::kInt4;
+      else if (o.quant == "mxfp4") f = cuda::W4Format::kMxfp4;
+      else if (o.quant != "bf16") return report_error(Status::invalid("bench: --quant must be nf4, int4, mxfp4 or bf16"));
+      g = cuda::CudaModel::create_random(config, f, o.seed, co);
+    } else {
+      auto m = Model::load(o.model);
+      if (!m) return report_error(m.status());
+      g = cuda::CudaModel::create(**m, co);
+    }
+    if (!g) return report_error(g.status());
+    auto bw = (*g)->measure_copy_bandwidth();
+    if (!bw) return report_error(bw.status());
+    copy_bw = *bw;
+    step_bytes = (*g)->weight_stream_bytes();
+    format = (*g)->weight_format();
+    exec = std::move(*g);
+#else
+    return report_error(Status::unsupported("bench: this build has no CUDA backend"));
+#endif
+  } else if (o.device == "cpu") {
+    auto m = o.config.empty() ? Model::load(o.model) : Model::create(config, std::make_unique<RandomSource>(o.seed));
+    if (!m) return report_error(m.status());
+    exec = std::move(*m);
+  } else {
+    return report_error(Status::invalid("bench: --device must be cpu or cuda, got '{}'", o.device));
+  }
+  const ModelConfig& c = exec->config();
+  if (o.prompt + o.gen > c.max_position_embeddings)
+    return report_error(Status::invalid("bench: {} + {} tokens exceed the context length {}", o.prompt, o.gen,
+                                        c.max_position_embeddings));
+
+  // Warm-up (kernel loading, cuBLAS heuristics, decode graphs), then the measured run.
+  if (o.device == "cuda") {
+    if (auto w = run_once(*exec, o.batch, o.prompt, std::min(o.gen, 4), o.seed + 1); !w) return report_error(w.status());
+  }
+  auto t = run_once(*exec, o.batch, o.prompt, o.gen, o.seed);
+  if (!t) return report_error(t.status());
+  const double prefill_tps = o.batch * o.prompt / t->prefill_s;
+  const double decode_tps = o.batch * o.gen / t->decode_s;
+
+  // The decode floor: every weight byte once per step, plus the KV cache read at the mean
+  // context, over the copy bandwidth measured in this run.
+  const double mean_ctx = o.prompt + (o.gen - 1) / 2.0;
+  const double kv_bytes = 2.0 * c.n_layers * c.kv_dim() * 2 /* bf16 */ * mean_ctx * o.batch;
+  const double floor_step_s = copy_bw > 0 ? (step_bytes + kv_bytes) / copy_bw : 0;
+  const double floor_tps = floor_step_s > 0 ? o.batch / floor_step_s : 0;
+
+  nlohmann::json rec = {{"format", format}, {"batch", o.batch}, {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen},
+                        {"tok_per_s", decode_tps}, {"ms_per_step", t->decode_s * 1e3 / o.gen},
+                        {"prefill_tok_per_s", prefill_tps}, {"ttft_ms", t->prefill_s * 1e3}};
+  if (floor_tps > 0) {
+    rec["floor_tok_per_s"] = floor_tps;
+    rec["frac_of_floor"] = decode_tps / floor_tps;
+    rec["weight_bytes_per_step"] = step_bytes;
+  }
+  if (!o.anchor.empty()) {
+    std::string variant;
+    if (const double a = anchor_tok_per_s(o.anchor, o.batch, &variant); a > 0) {
+      rec["anchor"] = variant;
+      rec["anchor_tok_per_s"] = a;
+      rec["anchor_ratio"] = decode_tps / a;
+    }
+  }
   const int threads = omp_get_max_threads();
+  if (!o.out.empty()) {
+    nlohmann::json doc;
+    if (std::ifstream in(o.out); in) doc = nlohmann::json::parse(in, nullptr, false);
+    if (!doc.is_object()) doc = nlohmann::json::object();
+    doc["device"] = exec->device_name();
+    doc["date"] = today();
+    if (copy_bw > 0) doc["copy_GBps"] = copy_bw / 1e9;
+    rec["model"] = what;
+    doc["e2e"].push_back(rec);
+    std::ofstream(o.out) << doc.dump(2) << "\n";
+  }
   if (o.json) {
-    nlohmann::json j = {{"device", "cpu"}, {"threads", threads}, {"model", what},
-                        {"architecture", c.architecture}, {"parameters", m.stats().n_params},
-                        {"batch", o.batch}, {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen},
-                        {"prefill_tok_per_s", prefill_tps}, {"ttft_ms", t_prefill * 1e3},
-                        {"decode_tok_per_s", decode_tps}, {"decode_ms_per_step", t_decode * 1e3 / o.gen}};
-    std::printf("%s\n", j.dump(2).c_str());
+    rec["device"] = exec->device_name();
+    rec["model"] = what;
+    rec["threads"] = threads;
+    std::printf("%s\n", rec.dump(2).c_str());
     return 0;
   }
-  std::printf("model    %s (%s, %.3f B params)\n", what.c_str(), c.architecture.c_str(), m.stats().n_params / 1e9);
-  std::printf("device   cpu, %d threads\n", threads);
+  std::printf("model    %s (%s)\n", what.c_str(), c.architecture.c_str());
+  std::printf("device   %s%s\n", exec->device_name().c_str(),
+              o.device == "cpu" ? fmt::format(", {} threads", threads).c_str() : "");
   std::printf("%-8s %8s %8s %12s %14s\n", "phase", "batch", "tokens", "tok/s", "ms");
-  std::printf("%-8s %8d %8d %12.1f %14.1f  (time to first token)\n", "prefill", o.batch, o.prompt,
-              prefill_tps, t_prefill * 1e3);
-  std::printf("%-8s %8d %8d %12.1f %14.2f  (per step)\n", "decode", o.batch, o.gen, decode_tps,
-              t_decode * 1e3 / o.gen);
+  std::printf("%-8s %8d %8d %12.1f %14.1f  (time to first token)\n", "prefill", o.batch, o.prompt, prefill_tps,
+              t->prefill_s * 1e3);
+  std::printf("%-8s %8d %8d %12.1f %14.2f  (per step)\n", "decode", o.batch, o.gen, decode_tps, t->decode_s * 1e3 / o.gen);
+  if (floor_tps > 0)
+    std::printf("floor    %.1f tok/s (%.2f GB per step at %.0f GB/s): %.2f of it\n", floor_tps,
+                (step_bytes + kv_bytes) / 1e9, copy_bw / 1e9, decode_tps / floor_tps);
   return 0;
 }
 
@@ -122,13 +233,18 @@ const bool registered = register_command({
     "bench", "Measure prefill and decode tokens/s",
     [](CLI::App& sub) {
       auto o = std::make_shared<Options>();
-      sub.add_option("-m,--model", o->model, "model folder");
+      sub.add_option("-m,--model", o->model, "model folder or .gguf");
       sub.add_option("--config", o->config, "a config.json to build the model from (with --random-weights)");
-      sub.add_flag("--random-weights", o->random_weights, "random bf16 weights of the config's shape");
+      sub.add_flag("--random-weights", o->random_weights, "random weights of the config's shape");
+      sub.add_option("--device", o->device, "cpu or cuda")->capture_default_str();
+      sub.add_option("--quant", o->quant, "random GPU weights: nf4, int4, mxfp4 or bf16")->capture_default_str();
       sub.add_option("--prompt", o->prompt, "prompt tokens per sequence")->capture_default_str();
       sub.add_option("--gen", o->gen, "generated tokens per sequence")->capture_default_str();
       sub.add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
       sub.add_option("--seed", o->seed, "seed for random weights and prompts");
+      sub.add_flag("--no-graphs", o->no_graphs, "GPU: launch every kernel of a decode step instead of a CUDA graph");
+      sub.add_option("--out", o->out, "append an e2e record to this results JSON");
+      sub.add_option("--anchor", o->anchor, "anchor figures (JSON lines of bench/e2e_anchor.py) to compare with");
       sub.add_flag("--json", o->json, "print JSON");
       return [o] { return run(*o); };
     }});

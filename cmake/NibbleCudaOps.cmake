@@ -38,3 +38,18 @@ file(GLOB nibble_cuda_test_srcs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/ops/
 add_executable(nibble_cuda_ops_test ${nibble_cuda_test_srcs} ${CMAKE_SOURCE_DIR}/src/runtime/sampler.cpp)
 target_link_libraries(nibble_cuda_ops_test PRIVATE nibble_ops_cuda nibble_ops nibble_quant nibble_core
   GTest::gtest GTest::gtest_main)
+
+# The GPU model (src/model/cuda: weights on the device, the forward pass, CUDA graphs) and its
+# cuBLAS dependency; the command line and the tests get it (and NIBBLE_HAVE_CUDA) through linking.
+file(GLOB nibble_model_cuda_srcs CONFIGURE_DEPENDS
+  ${CMAKE_SOURCE_DIR}/src/model/cuda/*.cu ${CMAKE_SOURCE_DIR}/src/model/cuda/*.cpp)
+add_library(nibble_model_cuda STATIC ${nibble_model_cuda_srcs})
+target_link_libraries(nibble_model_cuda PUBLIC nibble_ops_cuda nibble_model CUDA::cublas)
+set_target_properties(nibble_model_cuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON POSITION_INDEPENDENT_CODE ON)
+target_compile_options(nibble_model_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
+target_link_libraries(nibble PRIVATE nibble_model_cuda)
+foreach(t test_e2e test_ops)
+  if(TARGET ${t})
+    target_link_libraries(${t} PRIVATE nibble_model_cuda)
+  endif()
+endforeach()

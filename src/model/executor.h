@@ -3,6 +3,8 @@
 // know where the arithmetic happens.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +28,19 @@ class Executor {
   // Advances nothing: the caller updates each BlockTable's n_tokens. `kv` must come from this
   // executor's make_kv_cache.
   virtual Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const = 0;
+  // The greedy next token of every logits row (the argmax, lowest id on ties). A GPU backend
+  // overrides it to pick on the device and bring back only the ids.
+  virtual Status forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
+    std::vector<float> logits;
+    NB_TRY(forward(batch, kv, logits));
+    const int vocab = config().vocab_size;
+    next.resize(logits.size() / vocab);
+    for (size_t r = 0; r < next.size(); ++r) {
+      const float* row = logits.data() + r * vocab;
+      next[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    }
+    return Status::ok();
+  }
 };
 
 }  // namespace nibble

@@ -38,6 +38,8 @@ class Mxfp4Weight : public QuantWeight {
   void dequant_row(int64_t r, float* out) const override;
   size_t nbytes() const override { return rows_ * cols_ / 2 + rows_ * cols_ / kMxfp4Block; }
   std::string format_name() const override { return "mxfp4"; }
+  const uint8_t* packed() const { return packed_; }  // [rows, cols/2]
+  const uint8_t* scales() const { return scales_; }  // [rows, cols/32]
 
  private:
   int64_t rows_, cols_;

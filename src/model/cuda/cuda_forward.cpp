@@ -1,0 +1,270 @@
+// Running a CudaModel: one forward call = one metadata copy, the layers' kernels (eagerly, or a
+// captured decode graph replayed), and the logits or greedy token ids copied back.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "model/cuda/cuda_kv_cache.h"
+#include "model/cuda/cuda_model_impl.h"
+#include "model/cuda/qkv_post.h"
+#include "ops/cuda/elementwise.h"
+#include "ops/cuda/sampling.h"
+
+namespace nibble::cuda {
+namespace {
+
+Status cuda_status(cudaError_t e, const char* what) {
+  if (e == cudaSuccess) return Status::ok();
+  return Status::internal("CUDA {} failed: {}", what, cudaGetErrorString(e));
+}
+
+size_t align4(size_t n) { return (n + 3) & ~size_t(3); }  // int32 units, 16-byte sections
+
+// Where each metadata array sits in the one per-step buffer (int32 offsets).
+struct MetaLayout {
+  int T = 0, R = 0, S = 0, stride = 0;
+  size_t tokens = 0, positions = 0, slots = 0, token_seq = 0, rows = 0, tables = 0, seqs = 0, total = 0;
+  MetaLayout(int t, int r, int s, int st) : T(t), R(r), S(s), stride(st) {
+    size_t o = 0;
+    auto take = [&](size_t n) { const size_t at = o; o += align4(n); return at; };
+    tokens = take(T);
+    positions = take(T);
+    slots = take(T);
+    token_seq = take(T);
+    rows = take(R);
+    tables = take(static_cast<size_t>(S) * stride);
+    seqs = take(static_cast<size_t>(S) * sizeof(PrefillSeq) / 4);
+    total = o;
+  }
+};
+
+}  // namespace
+
+Status CudaModel::Impl::ensure_tokens(const ModelConfig& c, int T) {
+  if (T <= cap_tokens) return Status::ok();
+  graphs.clear();  // they point into the buffers about to be replaced
+  const int cap = std::max(T, std::max(64, cap_tokens * 2));
+  Stream& s = *stream;
+  const size_t h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
+  NB_ASSIGN_OR_RETURN(x, DeviceBuffer<uint16_t>::create(s, cap * h));
+  NB_ASSIGN_OR_RETURN(y, DeviceBuffer<uint16_t>::create(s, cap * h));
+  NB_ASSIGN_OR_RETURN(hn, DeviceBuffer<uint16_t>::create(s, cap * h));
+  NB_ASSIGN_OR_RETURN(sel, DeviceBuffer<uint16_t>::create(s, cap * h));
+  NB_ASSIGN_OR_RETURN(qkv, DeviceBuffer<uint16_t>::create(s, cap * (qd + 2 * kvd)));
+  NB_ASSIGN_OR_RETURN(q, DeviceBuffer<uint16_t>::create(s, cap * qd));
+  NB_ASSIGN_OR_RETURN(attn, DeviceBuffer<uint16_t>::create(s, cap * qd));
+  NB_ASSIGN_OR_RETURN(gate_up, DeviceBuffer<uint16_t>::create(s, cap * 2 * f));
+  NB_ASSIGN_OR_RETURN(act, DeviceBuffer<uint16_t>::create(s, cap * f));
+  size_t scratch = 0;
+  for (const GpuLayer& g : layers)
+    for (const GpuLinear* lin : {&g.qkv, &g.o, &g.gate_up, &g.down}) scratch = std::max(scratch, lin->scratch_elems(cap));
+  if (scratch > w4_scratch.size()) {
+    NB_ASSIGN_OR_RETURN(w4_scratch, DeviceBuffer<uint16_t>::create(s, scratch));
+  }
+  cap_tokens = cap;
+  return Status::ok();
+}
+
+Status CudaModel::Impl::ensure_rows(const ModelConfig& c, int R) {
+  if (R <= cap_rows) return Status::ok();
+  graphs.clear();
+  const int cap = std::max(R, std::max(16, cap_rows * 2));
+  NB_ASSIGN_OR_RETURN(logits, DeviceBuffer<float>::create(*stream, static_cast<size_t>(cap) * c.vocab_size));
+  NB_ASSIGN_OR_RETURN(next_dev, DeviceBuffer<int32_t>::create(*stream, cap));
+  NB_TRY(out_host.reserve(static_cast<size_t>(cap) * c.vocab_size * sizeof(float)));
+  cap_rows = cap;
+  return Status::ok();
+}
+
+Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) const {
+  const ModelConfig& c = config_;
+  Impl& st = *impl_;
+  Stream& s = *st.stream;
+  auto* kv = dynamic_cast<CudaKvCache*>(&kv_base);
+  if (!kv) return Status::invalid("CudaModel::forward: the KV cache was not made by this GPU model");
+  NB_TRY(kv->take_error());
+  const int T = batch.n_tokens(), S = static_cast<int>(batch.seqs.size());
+  for (int t = 0; t < T; ++t)
+    if (batch.tokens[t] < 0 || batch.tokens[t] >= c.vocab_size)
+      return Status::invalid("token id {} at batch index {} is outside the vocabulary [0, {})", batch.tokens[t], t,
+                             c.vocab_size);
+
+  // Host side: the rows whose logits are wanted, each token's sequence, the block tables.
+  std::vector<int32_t> rows, token_seq(T);
+  int max_blocks = 1, max_q = 0;
+  bool decode_only = true;
+  for (int i = 0; i < S; ++i) {
+    const BatchSeq& sq = batch.seqs[i];
+    const int need = batch.positions[sq.q_begin + sq.n_tokens - 1] + 1;
+    if (static_cast<int>(sq.table->blocks.size()) * kv->block_size() < need)
+      return Status::internal("sequence at batch index {} has blocks for {} positions, needs {}", sq.q_begin,
+                              sq.table->blocks.size() * kv->block_size(), need);
+    for (int j = 0; j < sq.n_tokens; ++j) token_seq[sq.q_begin + j] = i;
+    if (sq.all_logits)
+      for (int j = 0; j < sq.n_tokens; ++j) rows.push_back(sq.q_begin + j);
+    else
+      rows.push_back(sq.q_begin + sq.n_tokens - 1);
+    max_blocks = std::max(max_blocks, static_cast<int>(sq.table->blocks.size()));
+    max_q = std::max(max_q, sq.n_tokens);
+    decode_only = decode_only && sq.n_tokens == 1;
+  }
+  const int R = static_cast<int>(rows.size());
+  // A power-of-two stride so that a growing context reuses the same decode graph for long.
+  const int stride = static_cast<int>(std::bit_ceil(static_cast<unsigned>(std::max(max_blocks, 8))));
+  NB_TRY(st.ensure_tokens(c, T));
+  NB_TRY(st.ensure_rows(c, R));
+
+  const MetaLayout ml(T, R, S, stride);
+  if (ml.total * 4 > st.meta.size()) {
+    st.graphs.clear();
+    NB_ASSIGN_OR_RETURN(st.meta, DeviceBuffer<uint8_t>::create(s, std::max<size_t>(ml.total * 4 * 2, 1 << 16)));
+    NB_TRY(st.meta_host.reserve(st.meta.size()));
+  }
+  int32_t* h = reinterpret_cast<int32_t*>(st.meta_host.get());
+  std::memcpy(h + ml.tokens, batch.tokens.data(), T * 4);
+  std::memcpy(h + ml.positions, batch.positions.data(), T * 4);
+  std::memcpy(h + ml.slots, batch.slots.data(), T * 4);
+  std::memcpy(h + ml.token_seq, token_seq.data(), T * 4);
+  std::memcpy(h + ml.rows, rows.data(), R * 4);
+  std::fill(h + ml.tables, h + ml.tables + static_cast<size_t>(S) * stride, 0);
+  auto* seqs = reinterpret_cast<PrefillSeq*>(h + ml.seqs);
+  for (int i = 0; i < S; ++i) {
+    const BatchSeq& sq = batch.seqs[i];
+    std::copy(sq.table->blocks.begin(), sq.table->blocks.end(), h + ml.tables + static_cast<size_t>(i) * stride);
+    seqs[i] = PrefillSeq{sq.q_begin, sq.n_tokens, i};
+  }
+  int32_t* d = reinterpret_cast<int32_t*>(st.meta.get());
+  NB_TRY(cuda_status(cudaMemcpyAsync(d, h, ml.total * 4, cudaMemcpyHostToDevice, s.get()), "metadata copy"));
+
+  const int hd = c.hidden_size, f = c.intermediate_size;
+  // Every kernel of the step; eager or under capture.
+  auto enqueue = [&]() -> Status {
+    NB_TRY(embedding(st.embed.get(), c.vocab_size, hd, d + ml.tokens, T, c.embed_scale, st.x.get(), s));
+    for (int l = 0; l < c.n_layers; ++l) {
+      const GpuLayer& L = st.layers[l];
+      if (l == 0)
+        NB_TRY(rmsnorm(st.x.get(), nullptr, nullptr, L.attn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
+      else
+        NB_TRY(rmsnorm(st.y.get(), st.x.get(), st.x.get(), L.attn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
+      NB_TRY(L.qkv.apply(st.hn.get(), T, st.qkv.get(), st.w4_scratch.get(), *st.blas, s));
+      QkvPostParams qp;
+      qp.n_heads = c.n_heads;
+      qp.n_kv_heads = c.n_kv_heads;
+      qp.head_dim = c.head_dim;
+      qp.bias = L.qkv_bias.size() ? L.qkv_bias.get() : nullptr;
+      qp.q_norm = c.qk_norm ? L.q_norm.get() : nullptr;
+      qp.k_norm = c.qk_norm ? L.k_norm.get() : nullptr;
+      qp.eps = c.norm_eps;
+      qp.norm_adds_one = c.norm_adds_one;
+      qp.inv_freq = L.inv_freq.get();
+      NB_TRY(qkv_post(st.qkv.get(), T, d + ml.positions, d + ml.slots, qp, st.q.get(), kv->k(l), kv->v(l), s));
+      const int window = c.layers[l].sliding ? c.sliding_window : 0;
+      if (decode_only) {
+        DecodeAttnParams p;
+        p.n_heads = c.n_heads;
+        p.n_kv_heads = c.n_kv_heads;
+        p.head_dim = c.head_dim;
+        p.block_size = kv->block_size();
+        p.max_blocks = stride;
+        p.scale = c.attn_scale;
+        p.softcap = c.attn_softcap;
+        p.window = window;
+        p.cache = CacheType::kBF16;
+        NB_TRY(paged_decode_attention(st.q.get(), d + ml.positions, d + ml.token_seq, d + ml.tables, kv->k(l), kv->v(l), T, p, st.attn.get(), s));
+      } else {
+        PrefillAttnParams p;
+        p.n_heads = c.n_heads;
+        p.n_kv_heads = c.n_kv_heads;
+        p.head_dim = c.head_dim;
+        p.block_size = kv->block_size();
+        p.max_blocks = stride;
+        p.scale = c.attn_scale;
+        p.softcap = c.attn_softcap;
+        p.window = window;
+        NB_TRY(paged_prefill_attention(st.q.get(), d + ml.positions, reinterpret_cast<const PrefillSeq*>(d + ml.seqs), S, max_q,
+                                       d + ml.tables, kv->k(l), kv->v(l), p, st.attn.get(), s));
+      }
+      NB_TRY(L.o.apply(st.attn.get(), T, st.y.get(), st.w4_scratch.get(), *st.blas, s));
+      if (c.sandwich_norms)
+        NB_TRY(rmsnorm(st.y.get(), nullptr, nullptr, L.post_attn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.y.get(), s));
+      NB_TRY(rmsnorm(st.y.get(), st.x.get(), st.x.get(), L.ffn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
+      NB_TRY(L.gate_up.apply(st.hn.get(), T, st.gate_up.get(), st.w4_scratch.get(), *st.blas, s));
+      NB_TRY(act_mul_fused(st.gate_up.get(), T, f, c.activation == Activation::kGeluTanh, st.act.get(), s));
+      NB_TRY(L.down.apply(st.act.get(), T, st.y.get(), st.w4_scratch.get(), *st.blas, s));
+      if (c.sandwich_norms)
+        NB_TRY(rmsnorm(st.y.get(), nullptr, nullptr, L.post_ffn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.y.get(), s));
+    }
+    // Final norm of the residual stream, then only the wanted rows through the LM head.
+    NB_TRY(rmsnorm(st.y.get(), st.x.get(), st.x.get(), st.final_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
+    NB_TRY(gather_rows(st.hn.get(), d + ml.rows, R, hd, st.sel.get(), s));
+    NB_TRY(st.blas->gemm(st.sel.get(), R, st.lm_head, c.vocab_size, hd, st.logits.get(), /*y_f32=*/true));
+    if (c.final_softcap > 0) NB_TRY(softcap_f32(st.logits.get(), static_cast<int64_t>(R) * c.vocab_size, c.final_softcap, s));
+    if (greedy) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, st.next_dev.get(), s));
+    return Status::ok();
+  };
+
+  if (decode_only && st.options.graphs) {
+    // A graph bakes in every pointer it was captured with: the cache's storage among them.
+    auto& g = st.graphs[Impl::GraphKey{T * 2 + (greedy ? 1 : 0), stride, kv->k(0)}];
+    if (!g || (g->exec && g->scratch_generation != s.scratch_generation()))
+      g = std::make_unique<DecodeGraph>();  // new, or its scratch was reallocated since
+    if (g->exec) {
+      NB_TRY(cuda_status(cudaGraphLaunch(g->exec, s.get()), "decode graph launch"));
+    } else if (g->seen++ == 0) {
+      NB_TRY(enqueue());  // the first run sizes every scratch buffer; capture the next
+    } else {
+      NB_TRY(cuda_status(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal), "graph capture"));
+      const Status captured = enqueue();
+      cudaGraph_t graph = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(s.get(), &graph);
+      if (!captured.is_ok()) {
+        if (graph) cudaGraphDestroy(graph);
+        return captured;
+      }
+      NB_TRY(cuda_status(end, "graph capture"));
+      g->graph = graph;
+      g->scratch_generation = s.scratch_generation();
+      NB_TRY(cuda_status(cudaGraphInstantiate(&g->exec, graph, 0), "graph instantiate"));
+      NB_TRY(cuda_status(cudaGraphLaunch(g->exec, s.get()), "decode graph launch"));
+    }
+  } else {
+    NB_TRY(enqueue());
+  }
+  return Status::ok();
+}
+
+Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
+  if (batch.n_tokens() == 0) {
+    logits.clear();
+    return Status::ok();
+  }
+  NB_TRY(run(batch, kv, /*greedy=*/false));
+  Impl& st = *impl_;
+  const size_t n = static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size;
+  NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), st.logits.get(), n * 4, cudaMemcpyDeviceToHost, st.stream->get()),
+                     "logits copy"));
+  NB_TRY(st.stream->sync());
+  logits.resize(n);
+  std::memcpy(logits.data(), st.out_host.get(), n * 4);
+  return Status::ok();
+}
+
+Status CudaModel::forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
+  if (batch.n_tokens() == 0) {
+    next.clear();
+    return Status::ok();
+  }
+  NB_TRY(run(batch, kv, /*greedy=*/true));
+  Impl& st = *impl_;
+  const int R = batch.n_logit_rows();
+  NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), st.next_dev.get(), R * 4, cudaMemcpyDeviceToHost, st.stream->get()),
+                     "token copy"));
+  NB_TRY(st.stream->sync());
+  next.resize(R);
+  std::memcpy(next.data(), st.out_host.get(), R * 4);
+  return Status::ok();
+}
+
+}  // namespace nibble::cuda

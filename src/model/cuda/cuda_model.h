@@ -1,0 +1,57 @@
+// The forward pass on one CUDA device (docs/gpu_backend.md): weights uploaded once from a
+// CPU-bound Model (or generated at random for benchmarks), bf16 activations, the paged KV cache
+// in device memory, and decode steps replayed from CUDA graphs.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/executor.h"
+#include "model/model.h"
+#include "ops/cuda/gemv_w4.h"
+
+namespace nibble::cuda {
+
+struct CudaOptions {
+  int device = 0;
+  bool graphs = true;  // replay decode steps from CUDA graphs
+};
+
+class CudaModel : public Executor {
+ public:
+  // Uploads every weight of `cpu` (which may be dropped afterwards). Fails with out_of_memory,
+  // naming the bytes needed and free, before uploading anything when the weights cannot fit.
+  static Result<std::unique_ptr<CudaModel>> create(const Model& cpu, const CudaOptions& options = {});
+  // Random weights of `config`'s shape: linear layers packed in `format` (dense bf16 when empty),
+  // embeddings and LM head bf16 (as bitsandbytes checkpoints keep them).
+  static Result<std::unique_ptr<CudaModel>> create_random(const ModelConfig& config, std::optional<W4Format> format,
+                                                          uint64_t seed, const CudaOptions& options = {});
+  ~CudaModel() override;
+
+  const ModelConfig& config() const override { return config_; }
+  std::string device_name() const override;
+  Result<std::unique_ptr<KvCache>> make_kv_cache(int n_tokens, int block_size = 16) const override;
+  Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const override;
+  Status forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const override;
+
+  // Bytes one forward step reads for its weights (every linear layer once, the LM head once, the
+  // norms): the numerator of the decode roofline, KV reads excluded.
+  size_t weight_stream_bytes() const;
+  // "nf4", "int4", "mxfp4", "bf16", or "mixed" (what the linear layers are stored as).
+  std::string weight_format() const;
+  // Device-to-device copy bandwidth (bytes read + written per second) over `bytes`, measured now.
+  Result<double> measure_copy_bandwidth(size_t bytes = size_t(1) << 30) const;
+
+  struct Impl;
+
+ private:
+  CudaModel() = default;
+  Status run(const ForwardBatch& batch, KvCache& kv, bool greedy) const;
+
+  ModelConfig config_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nibble::cuda

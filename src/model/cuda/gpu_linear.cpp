@@ -1,0 +1,156 @@
+#include "model/cuda/gpu_linear.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/dtype.h"
+#include "ops/cuda/w4_compose.h"
+#include "quant/int4.h"
+#include "quant/mxfp4.h"
+#include "quant/nf4.h"
+
+namespace nibble::cuda {
+namespace {
+
+// The packed form of one part, or nullopt when the GEMV cannot read its format.
+Result<std::optional<W4Packed>> try_pack(const ops::WeightView& w) {
+  if (!w.quant) return std::optional<W4Packed>{};
+  if (auto* b = dynamic_cast<const quant::Bnb4Weight*>(w.quant); b && b->format_name() == "nf4-b64") {
+    NB_ASSIGN_OR_RETURN(W4Packed p, pack_nf4(b->packed(), w.rows, w.cols, 64, b->absmax().data()));
+    return std::optional<W4Packed>(std::move(p));
+  }
+  if (auto* i = dynamic_cast<const quant::Int4Weight*>(w.quant);
+      i && i->data().group_size == 128 && i->data().g_idx.empty() && w.cols % 128 == 0) {
+    NB_ASSIGN_OR_RETURN(W4Packed p, pack_int4(i->data()));
+    return std::optional<W4Packed>(std::move(p));
+  }
+  if (auto* m = dynamic_cast<const quant::Mxfp4Weight*>(w.quant); m && w.cols % 64 == 0) {
+    NB_ASSIGN_OR_RETURN(W4Packed p, pack_mxfp4(m->packed(), m->scales(), w.rows, w.cols));
+    return std::optional<W4Packed>(std::move(p));
+  }
+  return std::optional<W4Packed>{};
+}
+
+// Row r of any weight as bf16 bits.
+void row_bf16(const ops::WeightView& w, int64_t r, std::vector<float>& tmp, uint16_t* out) {
+  tmp.resize(w.cols);
+  ops::load_row(w, r, tmp.data());
+  for (int64_t c = 0; c < w.cols; ++c) out[c] = f32_to_bf16(tmp[c]);
+}
+
+}  // namespace
+
+std::vector<uint16_t> to_bf16_bits(std::span<const float> v) {
+  std::vector<uint16_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
+  return b;
+}
+
+Result<std::vector<float>> weight_as_f32(const ops::WeightView& w) {
+  std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) ops::load_row(w, r, out.data() + r * w.cols);
+  return out;
+}
+
+size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts) {
+  size_t bytes = 0;
+  for (const ops::WeightView* p : parts) {
+    const bool packable = p->quant && (p->quant->format_name() == "nf4-b64" ||
+                                       p->quant->format_name() == "int4-g128" || p->quant->format_name() == "mxfp4");
+    // Packed: the format's bytes plus padding to 16 rows; dense: 2 bytes a weight.
+    bytes += packable ? p->quant->nbytes() + static_cast<size_t>(16 * p->cols) : static_cast<size_t>(p->rows * p->cols * 2);
+  }
+  return bytes;
+}
+
+Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s) {
+  GpuLinear g;
+  g.k_ = parts[0]->cols;
+  for (const ops::WeightView* p : parts) {
+    if (p->cols != g.k_) return Status::internal("GpuLinear::upload: parts differ in columns");
+    g.n_ += p->rows;
+  }
+  // Packed when every part packs and the parts stack.
+  std::vector<W4Packed> packed;
+  for (const ops::WeightView* p : parts) {
+    NB_ASSIGN_OR_RETURN(std::optional<W4Packed> w, try_pack(*p));
+    if (!w) break;
+    packed.push_back(std::move(*w));
+  }
+  if (packed.size() == parts.size()) {
+    if (packed.size() == 1) {
+      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(packed[0], s));
+      g.w4_ = std::move(d);
+      return g;
+    }
+    std::vector<const W4Packed*> ptrs;
+    for (const auto& p : packed) ptrs.push_back(&p);
+    if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) {
+      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*cat, s));
+      g.w4_ = std::move(d);
+      return g;
+    }
+  }
+  // Dense bf16, row by row (dequantizing whatever the CPU backend can read).
+  std::vector<uint16_t> host(static_cast<size_t>(g.n_ * g.k_));
+  int64_t row0 = 0;
+  for (const ops::WeightView* p : parts) {
+#pragma omp parallel
+    {
+      std::vector<float> tmp;
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < p->rows; ++r) row_bf16(*p, r, tmp, host.data() + (row0 + r) * g.k_);
+    }
+    row0 += p->rows;
+  }
+  NB_ASSIGN_OR_RETURN(g.dense_, DeviceBuffer<uint16_t>::create(s, host.size()));
+  NB_TRY(s.upload(g.dense_.get(), host.data(), host.size() * 2));
+  NB_TRY(s.sync());
+  return g;
+}
+
+Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s) {
+  GpuLinear g;
+  g.n_ = n;
+  g.k_ = k;
+  if (format) {
+    NB_ASSIGN_OR_RETURN(W4Packed w, w4_random(*format, n, k, seed));
+    NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(w, s));
+    g.w4_ = std::move(d);
+    return g;
+  }
+  NB_ASSIGN_OR_RETURN(g.dense_, random_bf16_matrix(n, k, seed, s));
+  return g;
+}
+
+Result<DeviceBuffer<uint16_t>> random_bf16_matrix(int64_t n, int64_t k, uint64_t seed, Stream& s) {
+  std::vector<uint16_t> host(static_cast<size_t>(n * k));
+  const float scale = 1.7320508f / std::sqrt(static_cast<float>(k));  // uniform(-a, a) has std a/sqrt(3)
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < n; ++r) {
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(r) * 0xD1B54A32D192ED03ull + 1;
+    for (int64_t c = 0; c < k; ++c) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const float u = static_cast<float>(x >> 40) / static_cast<float>(1 << 24) * 2.0f - 1.0f;
+      host[r * k + c] = f32_to_bf16(u * scale);
+    }
+  }
+  NB_ASSIGN_OR_RETURN(auto d, DeviceBuffer<uint16_t>::create(s, host.size()));
+  NB_TRY(s.upload(d.get(), host.data(), host.size() * 2));
+  NB_TRY(s.sync());
+  return d;
+}
+
+Status GpuLinear::apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Blas& blas, Stream& s) const {
+  if (!w4_) return blas.gemm(x, m, dense_.get(), n_, k_, y, /*y_f32=*/false);
+  if (m <= 32) return gemv_w4(*w4_, x, m, static_cast<uint16_t*>(y), s);
+  // Prefill: one dequantized bf16 copy (a pass at copy speed), then a tensor-core GEMM at full
+  // rate. The Hopper mixed-input GEMM that skips the copy is a later step (docs/gpu_backend.md).
+  NB_TRY(w4_dequant_bf16(*w4_, scratch, s));
+  return blas.gemm(x, m, scratch, n_, k_, y, /*y_f32=*/false);
+}
+
+}  // namespace nibble::cuda

@@ -1,0 +1,54 @@
+// One linear layer's weight on the GPU and the product with it: a packed 4-bit weight (GEMV for
+// up to 32 rows, dequantized tile + cuBLAS above) or a dense bf16 matrix (cuBLAS).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "core/status.h"
+#include "model/cuda/blas.h"
+#include "ops/cuda/gemv_w4.h"
+#include "ops/ops.h"
+
+namespace nibble::cuda {
+
+class GpuLinear {
+ public:
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+  bool is_w4() const { return w4_.has_value(); }
+  const char* format_name() const { return w4_ ? w4_format_name(w4_->format) : "bf16"; }
+  // Bytes one product must read for the weight (the roofline numerator).
+  size_t stream_bytes() const { return w4_ ? w4_->stream_bytes : static_cast<size_t>(n_ * k_ * 2); }
+  // bf16 elements of scratch that apply() needs for m rows (a dequantized copy above 32 rows).
+  size_t scratch_elems(int m) const { return (w4_ && m > 32) ? static_cast<size_t>(n_ * k_) : 0; }
+  const uint16_t* dense() const { return dense_.get(); }
+
+  // y [m, n] = x [m, k] @ W^T (+ bias), bf16; y_f32 writes fp32 instead (dense weights only).
+  Status apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Blas& blas, Stream& s) const;
+
+  // The weight parts (rows stacked in order) of a CPU-bound model, as one GPU weight: packed when
+  // every part is a 4-bit format the GEMV reads (NF4 blocks of 64, INT4 group 128 without
+  // act-order, MXFP4) and they can be stacked; otherwise dequantized to bf16.
+  static Result<GpuLinear> upload(std::span<const ops::WeightView* const> parts, Stream& s);
+  // A random weight [n, k]: packed in `format`, or dense bf16 when `format` is empty.
+  static Result<GpuLinear> random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s);
+
+  // Bytes the weight will take on the device, computed before uploading (memory checks).
+  static size_t device_bytes(std::span<const ops::WeightView* const> parts);
+
+ private:
+  int64_t n_ = 0, k_ = 0;
+  std::optional<W4Device> w4_;
+  DeviceBuffer<uint16_t> dense_;
+};
+
+// A random dense bf16 matrix [n, k] with rows of about unit norm (uniform, std 1/sqrt(k)).
+Result<DeviceBuffer<uint16_t>> random_bf16_matrix(int64_t n, int64_t k, uint64_t seed, Stream& s);
+
+// A vector weight (norms, biases): widened from f32/f16/bf16, or dequantized.
+Result<std::vector<float>> weight_as_f32(const ops::WeightView& w);
+std::vector<uint16_t> to_bf16_bits(std::span<const float> v);
+
+}  // namespace nibble::cuda
