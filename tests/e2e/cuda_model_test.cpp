@@ -13,7 +13,7 @@ TEST(CudaModel, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBB
 #include <cmath>
 #include <filesystem>
 
-#include "io/safetensors.h"
+#include "golden_util.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
 #include "runtime/model_bundle.h"
@@ -28,32 +28,9 @@ namespace fs = std::filesystem;
 #define SKIP_WITHOUT_GPU() \
   if (device_count() == 0) GTEST_SKIP() << "no CUDA device here: the GPU backend tests run on the GPU machine"
 
-std::vector<std::string> model_dirs() {
-  std::vector<std::string> dirs;
-  for (const auto& e : fs::directory_iterator(std::string(NIBBLE_TEST_DATA) + "/models"))
-    if (fs::exists(e.path() / "golden.safetensors")) dirs.push_back(e.path().string());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
-
-struct Golden {
-  std::vector<int32_t> tokens;
-  std::vector<float> logits;
-};
-std::vector<Golden> read_goldens(const std::string& dir) {
-  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-  EXPECT_TRUE(f.is_ok()) << f.status().message();
-  std::vector<Golden> out;
-  for (int i = 0;; ++i) {
-    auto t = f->tensors().find("tokens_" + std::to_string(i));
-    auto l = f->tensors().find("logits_" + std::to_string(i));
-    if (t == f->tensors().end() || l == f->tensors().end()) break;
-    const auto* tp = static_cast<const int32_t*>(t->second.data);
-    const auto* lp = static_cast<const float*>(l->second.data);
-    out.push_back({{tp, tp + t->second.numel()}, {lp, lp + l->second.numel()}});
-  }
-  return out;
-}
+using Golden = test::GoldenSeq;
+using test::read_goldens;
+std::vector<std::string> model_dirs() { return test::golden_model_dirs(); }
 
 // bf16 activations through a few layers: the normalized error of each row stays under 3e-2 and
 // the argmax agrees wherever the reference's top two are further apart than that error allows.

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "io/safetensors.h"
+#include "golden_util.h"
 #include "model/model.h"
 #include "runtime/single_sequence.h"
 
@@ -14,36 +14,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct GoldenSeq {
-  std::vector<int32_t> tokens;
-  std::vector<float> logits;  // [T, vocab]
-};
-
-std::vector<GoldenSeq> read_goldens(const std::string& dir) {
-  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-  EXPECT_TRUE(f.is_ok()) << f.status().message();
-  std::vector<GoldenSeq> out;
-  for (int i = 0;; ++i) {
-    auto t = f->tensors().find("tokens_" + std::to_string(i));
-    auto l = f->tensors().find("logits_" + std::to_string(i));
-    if (t == f->tensors().end() || l == f->tensors().end()) break;
-    GoldenSeq g;
-    const auto* tp = static_cast<const int32_t*>(t->second.data);
-    g.tokens.assign(tp, tp + t->second.numel());
-    const auto* lp = static_cast<const float*>(l->second.data);
-    g.logits.assign(lp, lp + l->second.numel());
-    out.push_back(std::move(g));
-  }
-  return out;
-}
-
-std::vector<std::string> model_dirs() {
-  std::vector<std::string> dirs;
-  for (const auto& e : fs::directory_iterator(std::string(NIBBLE_TEST_DATA) + "/models"))
-    if (fs::exists(e.path() / "golden.safetensors")) dirs.push_back(e.path().string());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
+using test::GoldenSeq;
+using test::read_goldens;
+std::vector<std::string> model_dirs() { return test::golden_model_dirs(); }
 
 // Per position: max |ours - ref| / max |ref| <= 2e-4, and the same argmax.
 void expect_matches(const std::vector<float>& ours, const std::vector<float>& ref, int vocab,

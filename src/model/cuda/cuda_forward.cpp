@@ -235,36 +235,35 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) 
   return Status::ok();
 }
 
-Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
-  if (batch.n_tokens() == 0) {
-    logits.clear();
-    return Status::ok();
-  }
-  NB_TRY(run(batch, kv, /*greedy=*/false));
-  Impl& st = *impl_;
-  const size_t n = static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size;
-  NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), st.logits.get(), n * 4, cudaMemcpyDeviceToHost, st.stream->get()),
-                     "logits copy"));
+namespace {
+
+// Brings `n` values of `src` (the logits or the token ids) back into `out`
+// through the pinned buffer, waiting for the step to finish.
+template <typename T>
+Status copy_back(CudaModel::Impl& st, const T* src, size_t n, std::vector<T>& out) {
+  NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), src, n * sizeof(T), cudaMemcpyDeviceToHost, st.stream->get()),
+                     "copy to the host"));
   NB_TRY(st.stream->sync());
-  logits.resize(n);
-  std::memcpy(logits.data(), st.out_host.get(), n * 4);
+  out.resize(n);
+  std::memcpy(out.data(), st.out_host.get(), n * sizeof(T));
   return Status::ok();
 }
 
+}  // namespace
+
+Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
+  logits.clear();
+  if (batch.n_tokens() == 0) return Status::ok();
+  NB_TRY(run(batch, kv, /*greedy=*/false));
+  return copy_back(*impl_, impl_->logits.get(), static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size,
+                           logits);
+}
+
 Status CudaModel::forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
-  if (batch.n_tokens() == 0) {
-    next.clear();
-    return Status::ok();
-  }
+  next.clear();
+  if (batch.n_tokens() == 0) return Status::ok();
   NB_TRY(run(batch, kv, /*greedy=*/true));
-  Impl& st = *impl_;
-  const int R = batch.n_logit_rows();
-  NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), st.next_dev.get(), R * 4, cudaMemcpyDeviceToHost, st.stream->get()),
-                     "token copy"));
-  NB_TRY(st.stream->sync());
-  next.resize(R);
-  std::memcpy(next.data(), st.out_host.get(), R * 4);
-  return Status::ok();
+  return copy_back(*impl_, impl_->next_dev.get(), static_cast<size_t>(batch.n_logit_rows()), next);
 }
 
 }  // namespace nibble::cuda

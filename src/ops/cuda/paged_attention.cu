@@ -8,6 +8,7 @@
 //   Correctness first: one key per warp step, a warp-wide dot product per head.
 #include <algorithm>
 
+#include "ops/cuda/attention_tile.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
 
@@ -125,21 +126,6 @@ Status launch_attn(const uint16_t* q, const int32_t* positions, const int32_t* t
 // scratch and the last block of the token's group to arrive merges them in split order (an
 // atomic counter that it resets), so the result does not depend on timing.
 constexpr int kDecThreads = 128, kDecBN = 64, kMaxSplits = 64;
-constexpr float kLog2e = 1.4426950408889634f;
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void sts_zero16(uint32_t addr) {
-  asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(addr), "r"(0) : "memory");
-}
 
 size_t decode_mma_smem(int head_dim) {
   const int dp = (head_dim + 15) & ~15;
@@ -157,6 +143,8 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
                                                                  const uint16_t* __restrict__ vc, DecodeAttnParams p,
                                                                  int n_splits, float* ws, int* counters,
                                                                  uint16_t* __restrict__ out) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   extern __shared__ uint4 smem[];
   __shared__ float s_m[4][16], s_l[4][16];
   __shared__ int s_last;
@@ -180,38 +168,9 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
     if (r < nh) cp_async16(sQ + r * stride + ch * 16, q + (static_cast<size_t>(tok) * p.n_heads + h0 + r) * D + ch * 8, pol);
     else sts_zero16(sQ + r * stride + ch * 16);
   }
-  // Each thread copies a fixed 16-byte column of every (kThreads / cpr)-th row when cpr divides
-  // the block (head_dim 8..256, powers of two); the block table's divisions become shifts when
-  // block_size is a power of two.
-  const bool bs_pow2 = (p.block_size & (p.block_size - 1)) == 0;
-  const int bs_shift = __ffs(p.block_size) - 1;
-  const bool fixed_col = kDecThreads % cpr == 0;
-  const int my_ch = threadIdx.x % cpr, my_row = threadIdx.x / cpr, row_step = kDecThreads / cpr;
-  auto copy_row = [&](int j, int r, int ch, uint32_t k_base, uint32_t v_base) {
-    const uint32_t dk = k_base + r * stride + ch * 16, dv = v_base + r * stride + ch * 16;
-    if (j <= k_hi) {
-      const int blk = bs_pow2 ? j >> bs_shift : j / p.block_size;
-      const int off = j - blk * p.block_size;
-      const size_t slot = static_cast<size_t>(bt[blk]) * p.block_size + off;
-      const size_t src = (slot * p.n_kv_heads + kvh) * D + ch * 8;
-      cp_async16(dk, kc + src, pol);
-      cp_async16(dv, vc + src, pol);
-    } else {  // past the last key: zeros, so that P = 0 never meets a NaN in V
-      sts_zero16(dk);
-      sts_zero16(dv);
-    }
-  };
+  const PagedKvTile<kDecThreads> tile(kc, vc, bt, p.block_size, p.n_kv_heads, kvh, D, stride, pol);
   auto load_kv = [&](int kt, int buf) {
-    const int j0 = k_lo + kt * kDecBN;
-    const uint32_t k_base = sK + buf * kDecBN * stride, v_base = sV + buf * kDecBN * stride;
-    if (fixed_col) {
-      for (int r = my_row; r < kDecBN; r += row_step) copy_row(j0 + r, r, my_ch, k_base, v_base);
-    } else {
-      for (int c = threadIdx.x; c < kDecBN * cpr; c += kDecThreads) {
-        const int r = c / cpr;
-        copy_row(j0 + r, r, c - r * cpr, k_base, v_base);
-      }
-    }
+    tile.load(k_lo + kt * kDecBN, kDecBN, k_hi, sK + buf * kDecBN * stride, sV + buf * kDecBN * stride);
   };
   const int n_kt = k_hi >= k_lo ? (k_hi - k_lo + kDecBN) / kDecBN : 0;
   if (n_kt > 0) load_kv(0, 0);
@@ -418,8 +377,8 @@ Status launch_decode_mma(const uint16_t* q, const int32_t* positions, const int3
       decode_mma_kernel<DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_mma_smem(DMAX)));
   NB_TRY(cuda_status(allowed, "paged_decode_attention: shared memory limit"));
   const dim3 grid(n_splits, p.n_kv_heads * hchunks, n_tokens);
-  return launch("paged_decode_attention", decode_mma_kernel<DMAX>, grid, dim3(kDecThreads),
-                decode_mma_smem(p.head_dim), s.get(), q, positions, token_seq, block_tables,
+  return launch_pdl("paged_decode_attention", decode_mma_kernel<DMAX>, grid, dim3(kDecThreads),
+                decode_mma_smem(p.head_dim), s, q, positions, token_seq, block_tables,
                 static_cast<const uint16_t*>(kc), static_cast<const uint16_t*>(vc), p, n_splits, ws, counters, out);
 }
 

@@ -15,13 +15,13 @@
 #include <climits>
 
 #include "ops/cuda/attention.h"
+#include "ops/cuda/attention_tile.cuh"
 #include "ops/cuda/common.cuh"
 
 namespace nibble::cuda {
 namespace {
 
 constexpr int kWarps = 4, kThreads = kWarps * 32;
-constexpr float kLog2e = 1.4426950408889634f;
 
 // The configurations, by head_dim bucket: MT m-tiles of 16 rows per warp (two halve the shared
 // memory reads of K and V per MMA, but cost registers), BN keys per tile.
@@ -32,20 +32,6 @@ struct Cfg {
   static constexpr int BM = 16 * kWarps * MT;        // rows per block
   static constexpr int smem(int dp) { return (BM + 4 * BN) * (2 * dp + 16); }
 };
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void sts_zero16(uint32_t addr) {
-  asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(addr), "r"(0) : "memory");
-}
 
 template <int DMAX, int MT_>
 __global__ void __launch_bounds__(kThreads) prefill_attn_kernel(const uint16_t* __restrict__ q,
@@ -108,38 +94,9 @@ __global__ void __launch_bounds__(kThreads) prefill_attn_kernel(const uint16_t* 
   }
   const int n_kt = (kmax - kmin + BN) / BN;
 
-  // Each thread copies a fixed 16-byte column of every (kThreads / cpr)-th row when cpr divides
-  // the block (head_dim 8..256, powers of two); the block table's divisions become shifts when
-  // block_size is a power of two.
-  const bool bs_pow2 = (p.block_size & (p.block_size - 1)) == 0;
-  const int bs_shift = __ffs(p.block_size) - 1;
-  const bool fixed_col = kThreads % cpr == 0;
-  const int my_ch = threadIdx.x % cpr, my_row = threadIdx.x / cpr, row_step = kThreads / cpr;
-  auto copy_row = [&](int j, int r, int ch, uint32_t k_base, uint32_t v_base) {
-    const uint32_t dk = k_base + r * stride + ch * 16, dv = v_base + r * stride + ch * 16;
-    if (j <= kmax) {
-      const int blk = bs_pow2 ? j >> bs_shift : j / p.block_size;
-      const int off = j - blk * p.block_size;
-      const size_t slot = static_cast<size_t>(bt[blk]) * p.block_size + off;
-      const size_t src = (slot * p.n_kv_heads + kvh) * D + ch * 8;
-      cp_async16(dk, kc + src, pol_kv);
-      cp_async16(dv, vc + src, pol_kv);
-    } else {  // past the last key: zeros, so that P = 0 never meets a NaN in V
-      sts_zero16(dk);
-      sts_zero16(dv);
-    }
-  };
+  const PagedKvTile<kThreads> tile(kc, vc, bt, p.block_size, p.n_kv_heads, kvh, D, stride, pol_kv);
   auto load_kv = [&](int kt, int buf) {
-    const int j0 = kmin + kt * BN;
-    const uint32_t k_base = sK + buf * BN * stride, v_base = sV + buf * BN * stride;
-    if (fixed_col) {
-      for (int r = my_row; r < BN; r += row_step) copy_row(j0 + r, r, my_ch, k_base, v_base);
-    } else {
-      for (int c = threadIdx.x; c < BN * cpr; c += kThreads) {
-        const int r = c / cpr;
-        copy_row(j0 + r, r, c - r * cpr, k_base, v_base);
-      }
-    }
+    tile.load(kmin + kt * BN, BN, kmax, sK + buf * BN * stride, sV + buf * BN * stride);
   };
 
   load_kv(0, 0);
