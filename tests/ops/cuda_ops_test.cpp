@@ -294,7 +294,7 @@ std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.en
 TEST(CudaElementwise, RmsnormFusedResidual) {
   REQUIRE_GPU();
   for (int n : {1, 3, 17})
-    for (int dim : {64, 4097})
+    for (int dim : {64, 4096, 4097, 8192})
       for (bool with_residual : {false, true})
         for (bool add_one : {false, true}) {
           std::vector<float> xw, rw, ww;

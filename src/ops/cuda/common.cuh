@@ -35,6 +35,51 @@ Status launch(const char* op, void (*kernel)(KArgs...), dim3 grid, dim3 block, s
 
 inline int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
 
+// ---- programmatic dependent launch (Hopper) ------------------------------------------------
+// A decode step is ~300 kernels, many of them a few microseconds long, so the gap between one
+// kernel's last block and the next kernel's first is a visible share of the step. With PDL the
+// next kernel is launched while the previous one still runs: its blocks start, do what does not
+// depend on the previous kernel (a GEMV streams its weights), and wait in pdl_wait() until the
+// previous grid has completed and its writes are visible.
+//
+// Rules for a kernel launched with launch_pdl: every block calls pdl_wait() before it reads
+// anything an earlier kernel wrote, before it writes anything at all, and before it exits (so
+// that "complete" stays transitive along the stream); pdl_trigger() lets the next kernel launch
+// early. Both are no-ops below sm_90, and launch_pdl launches normally on devices without PDL or
+// when NIBBLE_NO_PDL is set (for A/B measurements).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Whether launch_pdl asks for programmatic serialization on this stream's device.
+bool pdl_enabled(const Stream& s);
+
+template <typename... KArgs, typename... Args>
+Status launch_pdl(const char* op, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, const Stream& s,
+                  Args&&... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return Status::ok();  // empty problem
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s.get();
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  if (pdl_enabled(s)) {
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  return cuda_status(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), op);
+}
+
 // ---- device helpers -----------------------------------------------------------------------
 
 __device__ __forceinline__ float bf16_bits_to_f32(uint32_t bits16) { return __uint_as_float(bits16 << 16); }

@@ -1,6 +1,7 @@
 #include "ops/cuda/device.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace nibble::cuda {
 namespace {
@@ -117,6 +118,11 @@ Status Stream::scratch(size_t bytes, size_t n_counters, float** ws, int** counte
   *ws = static_cast<float*>(ws_);
   *counters = counters_;
   return Status::ok();
+}
+
+bool pdl_enabled(const Stream& s) {
+  static const bool off = std::getenv("NIBBLE_NO_PDL") != nullptr;
+  return !off && s.info().cc_major >= 9;
 }
 
 }  // namespace nibble::cuda

@@ -7,6 +7,8 @@ namespace {
 
 __global__ void embedding_kernel(const uint16_t* table, int64_t vocab, int dim, const int32_t* tokens, float scale,
                                  uint16_t* out) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   const int t = blockIdx.x;
   const int32_t id = tokens[t];
   uint16_t* o = out + static_cast<size_t>(t) * dim;
@@ -20,7 +22,7 @@ __global__ void embedding_kernel(const uint16_t* table, int64_t vocab, int dim, 
 
 Status embedding(const uint16_t* table, int64_t vocab, int dim, const int32_t* tokens, int n, float scale,
                  uint16_t* out, Stream& s) {
-  return launch("embedding", embedding_kernel, dim3(n), dim3(256), 0, s.get(), table, vocab, dim, tokens, scale, out);
+  return launch_pdl("embedding", embedding_kernel, dim3(n), dim3(256), 0, s, table, vocab, dim, tokens, scale, out);
 }
 
 }  // namespace nibble::cuda

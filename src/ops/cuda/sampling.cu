@@ -411,6 +411,8 @@ __global__ void __launch_bounds__(kThreads, 1) sample_kernel(const float* logits
 }
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int vocab, int32_t* out) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   __shared__ float sf[kWarps];
   __shared__ int si[kWarps];
   const float* x = logits + static_cast<size_t>(blockIdx.x) * vocab;
@@ -453,7 +455,7 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 
 Status argmax_rows(const float* logits, int rows, int vocab, int32_t* out, Stream& s) {
   if (vocab <= 0) return Status::invalid("argmax_rows: vocab must be > 0, got {}", vocab);
-  return launch("argmax_rows", argmax_kernel, dim3(rows), dim3(kThreads), 0, s.get(), logits, vocab, out);
+  return launch_pdl("argmax_rows", argmax_kernel, dim3(rows), dim3(kThreads), 0, s, logits, vocab, out);
 }
 
 Status sample_rows(const float* logits, int rows, int vocab, const SampleRowParams* params, const int32_t* history,

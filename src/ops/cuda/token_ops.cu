@@ -12,6 +12,8 @@ constexpr int kThreads = 256;
 __device__ __forceinline__ uint16_t to_bf16_bits(float v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
 
 __global__ void softcap_kernel(float* x, int64_t n, float cap) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   const float inv = 1.0f / cap;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -20,6 +22,8 @@ __global__ void softcap_kernel(float* x, int64_t n, float cap) {
 
 // One thread per 2 columns of one row: bias is read once per row from L1/L2.
 __global__ void add_bias_kernel(uint16_t* y, const float* bias, int T, int n) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   const int j = (blockIdx.x * blockDim.x + threadIdx.x) * 2;
   if (j >= n) return;
   const float b0 = bias[j], b1 = j + 1 < n ? bias[j + 1] : 0.0f;
@@ -32,6 +36,8 @@ __global__ void add_bias_kernel(uint16_t* y, const float* bias, int T, int n) {
 
 // One block per output row; 16-byte copies when every row starts 16-byte aligned.
 __global__ void gather_rows_kernel(const uint16_t* x, const int32_t* rows, int dim, bool vec, uint16_t* out) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   const size_t src = static_cast<size_t>(rows[blockIdx.x]) * dim, dst = static_cast<size_t>(blockIdx.x) * dim;
   if (vec) {
     const uint4* s = reinterpret_cast<const uint4*>(x + src);
@@ -52,6 +58,8 @@ __device__ __forceinline__ float act(float g, bool gelu_tanh) {
 
 // out[t, j] = act(gate_up[t, j]) * gate_up[t, f + j]; 8 columns per thread (16-byte loads when f % 8 == 0).
 __global__ void act_mul_fused_kernel(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out) {
+  pdl_wait();  // launched with launch_pdl: see common.cuh
+  pdl_trigger();
   const int j0 = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
   if (j0 >= f) return;
   for (int t = blockIdx.y; t < T; t += gridDim.y) {
@@ -81,24 +89,24 @@ __global__ void act_mul_fused_kernel(const uint16_t* gate_up, int T, int f, bool
 Status softcap_f32(float* x, int64_t n, float cap, Stream& s) {
   if (!(cap > 0)) return Status::invalid("softcap_f32: cap must be > 0, got {}", cap);
   const int blocks = static_cast<int>(std::min<int64_t>(ceil_div(n, kThreads), 132 * 16));
-  return launch("softcap_f32", softcap_kernel, dim3(blocks), dim3(kThreads), 0, s.get(), x, n, cap);
+  return launch_pdl("softcap_f32", softcap_kernel, dim3(blocks), dim3(kThreads), 0, s, x, n, cap);
 }
 
 Status add_bias(uint16_t* y, const float* bias, int T, int n, Stream& s) {
-  return launch("add_bias", add_bias_kernel, dim3(ceil_div(n, 2 * kThreads), std::min(T, 65535)), dim3(kThreads), 0, s.get(), y, bias,
+  return launch_pdl("add_bias", add_bias_kernel, dim3(ceil_div(n, 2 * kThreads), std::min(T, 65535)), dim3(kThreads), 0, s, y, bias,
                 T, n);
 }
 
 Status gather_rows(const uint16_t* x, const int32_t* rows, int n_rows, int dim, uint16_t* out, Stream& s) {
   const bool vec = dim % 8 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
-  return launch("gather_rows", gather_rows_kernel, dim3(n_rows), dim3(128), 0, s.get(), x, rows, dim, vec, out);
+  return launch_pdl("gather_rows", gather_rows_kernel, dim3(n_rows), dim3(128), 0, s, x, rows, dim, vec, out);
 }
 
 Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s) {
   if (f % 8 == 0 && (reinterpret_cast<uintptr_t>(gate_up) % 16 != 0 || reinterpret_cast<uintptr_t>(out) % 16 != 0))
     return Status::invalid("act_mul_fused: gate_up and out must be 16-byte aligned");
-  return launch("act_mul_fused", act_mul_fused_kernel, dim3(ceil_div(f, 8 * kThreads), std::min(T, 65535)), dim3(kThreads), 0,
-                s.get(), gate_up, T, f, gelu_tanh, out);
+  return launch_pdl("act_mul_fused", act_mul_fused_kernel, dim3(ceil_div(f, 8 * kThreads), std::min(T, 65535)), dim3(kThreads), 0,
+                s, gate_up, T, f, gelu_tanh, out);
 }
 
 }  // namespace nibble::cuda
