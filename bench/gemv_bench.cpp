@@ -12,8 +12,16 @@
 // bench/gemv_anchors.py run just before, in the same session (--anchors FILE).
 //
 // usage: nibble_gemv_bench [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE]
-//                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--no-dequant]
+//                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--configs I,J,...]
+//                          [--no-dequant] [--chain | --chain-only] [--chain-configs I,J,...]
 // It also times w4_dequant_bf16 per shape and format (bytes = packed weight + bf16 matrix).
+//
+// --chain: the GEMVs of a decode step back to back, as the engine runs them: the four of a
+// Llama-3-8B layer (qkv, o, gate_up, down) x 32 layers, each layer its own weights (3.5 GB in NF4),
+// captured once in a CUDA graph and replayed; o reads qkv's output and down reads gate_up's, so the
+// programmatic-dependent-launch ordering is exercised, and the graph's outputs are compared bit
+// for bit with the same launches run one at a time with a synchronization after each. Run the
+// binary twice, with and without NIBBLE_NO_PDL=1, for the PDL A/B (the switch is per process).
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -270,13 +278,164 @@ double check(const W4Packed& w, const std::vector<uint16_t>& xh, const std::vect
   return std::sqrt(num / den);
 }
 
+// ---- the decode-step chain -------------------------------------------------------------------
+
+struct ChainGemv {
+  W4Device w;
+  const uint16_t* x;  // [m, k]
+  uint16_t* y;        // [m, n]
+};
+
+Status run_chain_eager(std::vector<ChainGemv>& g, int m, Stream& s, int config, bool sync_each) {
+  for (auto& c : g) {
+    NB_TRY(gemv_w4(c.w, c.x, m, c.y, s, config));
+    if (sync_each) NB_TRY(s.sync());
+  }
+  return Status::ok();
+}
+
+// The v3 defaults (before L2 prefetch and register decode), per format, for M <= 8 and M <= 32.
+int v3_default(W4Format f, int m) {
+  if (m > 16) return 15;
+  if (m > 8) return f == W4Format::kInt4 ? 13 : 14;
+  return f == W4Format::kInt4 ? 0 : 2;
+}
+
+nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std::string& only_format, int only_m,
+                         bool quick, const std::vector<int>& extra_configs) {
+  struct LayerShape {
+    const char* name;
+    int64_t n, k;
+  };
+  const LayerShape shapes[] = {{"qkv", 4096 + 2 * 1024, 4096}, {"o", 4096, 4096}, {"gate_up", 2 * 14336, 4096},
+                               {"down", 4096, 14336}};
+  constexpr int kLayers = 32;
+  const char* no_pdl = std::getenv("NIBBLE_NO_PDL");
+  const bool pdl = no_pdl == nullptr && dev.cc_major >= 9;
+  nlohmann::json out = nlohmann::json::array();
+  const W4Format formats[] = {W4Format::kNf4, W4Format::kInt4, W4Format::kMxfp4};
+  for (W4Format f : formats) {
+    if (!only_format.empty() && only_format != w4_format_name(f)) continue;
+    std::vector<W4Device> base;
+    size_t weight_bytes = 0;
+    for (const auto& sh : shapes) {
+      const W4Packed host = random_weight(f, sh.n, sh.k);
+      auto d = upload(host, s);
+      OK(d.status());
+      base.push_back(std::move(d.value()));
+      weight_bytes += host.stream_bytes;
+    }
+    for (int m : {1, 8}) {
+      if (only_m && m != only_m) continue;
+      // activations: x [m, 14336] for every layer's qkv and gate_up; each GEMV its own output
+      size_t y_elems = 0;
+      for (const auto& sh : shapes) y_elems += static_cast<size_t>(m) * sh.n;
+      auto xb = DeviceBuffer<uint16_t>::create(s, static_cast<size_t>(m) * 14336);
+      auto yb = DeviceBuffer<uint16_t>::create(s, y_elems * kLayers);
+      OK(xb.status());
+      OK(yb.status());
+      std::vector<uint16_t> xh(static_cast<size_t>(m) * 14336);
+      for (auto& v : xh) v = f32_to_bf16(static_cast<float>(static_cast<int64_t>(next_rand() % 2001) - 1000) / 1000.0f);
+      OK(s.upload(xb.value().get(), xh.data(), xh.size() * 2));
+      std::vector<ChainGemv> chain;
+      uint16_t* yp = yb.value().get();
+      for (int l = 0; l < kLayers; ++l) {
+        uint16_t* ys[4];
+        for (int i = 0; i < 4; ++i) {
+          ys[i] = yp;
+          yp += static_cast<size_t>(m) * shapes[i].n;
+        }
+        const uint16_t* xs[4] = {xb.value().get(), ys[0], xb.value().get(), ys[2]};  // o <- qkv, down <- gate_up
+        for (int i = 0; i < 4; ++i) chain.push_back({clone(base[i], s), xs[i], ys[i]});
+      }
+      OK(s.sync());
+      double bytes = 0;
+      for (const auto& sh : shapes) bytes += 2.0 * m * sh.k + 2.0 * m * sh.n;
+      bytes = bytes * kLayers + static_cast<double>(weight_bytes) * kLayers;
+      const double floor_us = bytes / (bw * 1e12) * 1e6;
+      // variants: the op's default, the v3 default, then --chain-configs (each for all four GEMVs)
+      std::vector<int> variants = {-1, v3_default(f, m)};
+      for (int c : extra_configs)
+        if (gemv_config_fits(c, m)) variants.push_back(c);
+      for (size_t vi = 0; vi < variants.size(); ++vi) {
+        const int variant = vi == 0 ? 0 : 1;
+        const int config = variants[vi];
+        const int shown = variant == 0 ? gemv_default_config(dev, f, m, 4096, 4096) : config;
+        // reference: one launch at a time
+        OK(run_chain_eager(chain, m, s, config, true));
+        std::vector<uint16_t> ref(y_elems * kLayers), got(y_elems * kLayers);
+        OK(s.download(ref.data(), yb.value().get(), ref.size() * 2));
+        OK(s.memset(yb.value().get(), 0xFF, ref.size() * 2));
+        OK(s.sync());
+        cudaGraph_t graph;
+        cudaGraphExec_t exec;
+        CK(cudaStreamBeginCapture(s.get(), cudaStreamCaptureModeThreadLocal));
+        const Status cs = run_chain_eager(chain, m, s, config, false);
+        CK(cudaStreamEndCapture(s.get(), &graph));
+        OK(cs);
+        CK(cudaGraphInstantiate(&exec, graph, 0));
+        CK(cudaGraphLaunch(exec, s.get()));
+        OK(s.download(got.data(), yb.value().get(), got.size() * 2));
+        size_t diff = 0;
+        for (size_t i = 0; i < ref.size(); ++i) diff += ref[i] != got[i];
+        cudaEvent_t e0, e1;
+        CK(cudaEventCreate(&e0));
+        CK(cudaEventCreate(&e1));
+        for (int i = 0; i < 3; ++i) CK(cudaGraphLaunch(exec, s.get()));
+        std::vector<double> ts;
+        for (int i = 0; i < (quick ? 9 : 25); ++i) {
+          CK(cudaEventRecord(e0, s.get()));
+          CK(cudaGraphLaunch(exec, s.get()));
+          CK(cudaEventRecord(e1, s.get()));
+          CK(cudaEventSynchronize(e1));
+          float ms = 0;
+          CK(cudaEventElapsedTime(&ms, e0, e1));
+          ts.push_back(ms * 1e3);
+        }
+        // the same launches eagerly (no graph), back to back
+        std::vector<double> te;
+        for (int i = 0; i < (quick ? 5 : 11); ++i) {
+          OK(gpu_sleep(s, 3000.0));
+          CK(cudaEventRecord(e0, s.get()));
+          OK(run_chain_eager(chain, m, s, config, false));
+          CK(cudaEventRecord(e1, s.get()));
+          CK(cudaEventSynchronize(e1));
+          float ms = 0;
+          CK(cudaEventElapsedTime(&ms, e0, e1));
+          te.push_back(ms * 1e3);
+        }
+        CK(cudaEventDestroy(e0));
+        CK(cudaEventDestroy(e1));
+        CK(cudaGraphExecDestroy(exec));
+        CK(cudaGraphDestroy(graph));
+        const double t = median(ts), t_eager = median(te);
+        std::printf("chain llama8b 4 GEMVs x %d layers %-5s M=%d %-7s %-24s pdl %-3s  graph %8.1f us (%.3f of floor %.1f us)  "
+                    "eager %8.1f us  outputs %s\n",
+                    kLayers, w4_format_name(f), m, vi == 0 ? "default" : vi == 1 ? "v3" : "config", gemv_config_name(shown).c_str(),
+                    pdl ? "on" : "off", t, floor_us / t, floor_us, t_eager,
+                    diff == 0 ? "identical to one-at-a-time" : fmt::format("DIFFER in {} of {}", diff, ref.size()).c_str());
+        std::fflush(stdout);
+        out.push_back({{"format", w4_format_name(f)}, {"M", m}, {"variant", vi == 0 ? "default" : vi == 1 ? "v3_default" : "config"},
+                       {"trigger", std::getenv("NIBBLE_GEMV_PDL_TRIGGER") ? std::getenv("NIBBLE_GEMV_PDL_TRIGGER") : "default"},
+                       {"config", variant == 0 ? "per-layer default" : gemv_config_name(config)},
+                       {"pdl", pdl}, {"graph_us", t}, {"eager_us", t_eager}, {"floor_us", floor_us},
+                       {"frac_of_floor", floor_us / t}, {"bytes", bytes}, {"mismatches", diff}, {"layers", kLayers}});
+      }
+      chain.clear();
+      OK(s.sync());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string out_path, anchors_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;
-  bool quick = false, dequant = true;
+  bool quick = false, dequant = true, chain = false, chain_only = false;
+  std::vector<int> config_list, chain_configs;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--only" && i + 1 < argc) only_shape = argv[++i];
@@ -287,9 +446,19 @@ int main(int argc, char** argv) {
     else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
     else if (a == "--quick") quick = true;
     else if (a == "--no-dequant") dequant = false;
+    else if (a == "--chain") chain = true;
+    else if (a == "--chain-only") chain = chain_only = true;
+    else if ((a == "--configs" || a == "--chain-configs") && i + 1 < argc) {
+      auto& list = a == "--configs" ? config_list : chain_configs;
+      for (const char* c = argv[++i]; *c;) {
+        list.push_back(std::atoi(c));
+        while (*c && *c != ',') ++c;
+        if (*c == ',') ++c;
+      }
+    }
     else {
       std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE] "
-                   "[--format F] [--m M] [--config I] [--no-dequant]\n", argv[0]);
+                   "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only]\n", argv[0]);
       return 2;
     }
   }
@@ -340,7 +509,11 @@ int main(int argc, char** argv) {
   for (auto& v : xh) v = f32_to_bf16(static_cast<float>(static_cast<int64_t>(next_rand() % 2001) - 1000) / 1000.0f);
   OK(s.upload(x_r.value().get(), xh.data(), xh.size() * 2));
 
+  nlohmann::json chain_records = nlohmann::json::array();
+  if (chain) chain_records = run_chain(s, dev, bw, only_format, only_m, quick, chain_configs);
+
   for (const Shape& sh : kShapes) {
+    if (chain_only) break;
     if (!only_shape.empty() && only_shape != sh.name) continue;
     for (W4Format f : formats) {
       if (!only_format.empty() && only_format != w4_format_name(f)) continue;
@@ -368,6 +541,8 @@ int main(int argc, char** argv) {
         nlohmann::json per_config = nlohmann::json::object();
         for (int c = 0; c < gemv_config_count(); ++c) {
           if (!gemv_config_fits(c, m) || (only_config >= 0 && c != only_config && c != dflt)) continue;
+          if (!config_list.empty() && c != dflt && std::find(config_list.begin(), config_list.end(), c) == config_list.end())
+            continue;
           const double t = time_gemv(ws, x_r.value().get(), m, y_r.value().get(), s, c, batches);
           per_config[gemv_config_name(c)] = t;
           if (c == dflt) t_default = t;
@@ -489,7 +664,9 @@ int main(int argc, char** argv) {
                         {"gemv", records},
                         {"summary", summary},
                         {"per_config_summary", per_config_summary},
-                        {"dequant_bf16", dequant_records}};
+                        {"dequant_bf16", dequant_records},
+                        {"chain", chain_records},
+                        {"pdl", std::getenv("NIBBLE_NO_PDL") == nullptr && dev.cc_major >= 9}};
   if (!out_path.empty()) {
     std::ofstream o(out_path);
     o << doc.dump(1) << "\n";

@@ -2,12 +2,17 @@
 # Build, check and time the 4-bit GEMVs on the GPU machine in one go; prints a short table last.
 #
 #   tools/run_gemv_bench.sh pack     (here, no GPU needed) build nibble_gemv_bench and
-#                                    nibble_cuda_ops_test for sm_90a;sm_80 and put them, the shared
-#                                    libraries they need and bitsandbytes' wheel contents under
-#                                    .whl/ (git-ignored) so a device call can carry ".whl"
+#                                    nibble_cuda_ops_test for sm_90a;sm_80 and put them (stripped,
+#                                    with the shared libraries they need, as one bins.tar.xz: the
+#                                    raw binaries are ~48 MB and a device call carries 64 MiB in
+#                                    all) and bitsandbytes' wheel contents under .whl/ (git-ignored)
+#                                    so a device call can carry "$PKG" and ".whl/bnb"
 #   tools/run_gemv_bench.sh [--quick] [--no-anchors] [-- BENCH ARGS...]
-#                                    (on the GPU machine) tests, anchors, benchmark; results
-#                                    under $OUT (or bench/results when OUT is unset)
+#                                    (on the GPU machine) tests, anchors, benchmark, then the
+#                                    decode-step chain (128 GEMVs of Llama-3-8B in a CUDA graph)
+#                                    with and without PDL; results under $OUT (or bench/results
+#                                    when OUT is unset). A device call returns at most 8 files:
+#                                    the short table at the end of stdout is what always survives.
 #
 # Environment: BUILD (build folder for `pack`, default build-cuda), ARCHS (for `pack`, default
 # "90a;80"), PKG (package folder, default .whl/nibble_gemv: several people can keep their own;
@@ -40,11 +45,13 @@ configure_and_build() {  # $1 = build dir, $2 = architectures
 
 if [[ "${1:-}" == "pack" ]]; then
   configure_and_build "$BUILD" "${ARCHS:-90a;80}" || exit 1
-  rm -rf "$PKG" && mkdir -p "$PKG/bin" "$PKG/lib"
-  cp "$BUILD"/bin/nibble_gemv_bench "$BUILD"/bin/nibble_cuda_ops_test "$PKG/bin/"
-  for lib in $(ldd "$PKG"/bin/* | awk '/=>/ {print $3}' | sort -u | grep -E 'libfmt|libgomp|libcudart'); do
-    cp -L "$lib" "$PKG/lib/"
+  rm -rf "$PKG" && mkdir -p "$PKG/tmp/bin" "$PKG/tmp/lib"
+  cp "$BUILD"/bin/nibble_gemv_bench "$BUILD"/bin/nibble_cuda_ops_test "$PKG/tmp/bin/"
+  strip "$PKG"/tmp/bin/*
+  for lib in $(ldd "$PKG"/tmp/bin/* | awk '/=>/ {print $3}' | sort -u | grep -E 'libfmt|libgomp|libcudart'); do
+    cp -L "$lib" "$PKG/tmp/lib/"
   done
+  tar cJf "$PKG/bins.tar.xz" -C "$PKG/tmp" bin lib && rm -rf "$PKG/tmp"
   if [[ ! -d .whl/bnb/bitsandbytes ]]; then
     mkdir -p .whl/bnb /tmp/bnbwheel
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -71,9 +78,10 @@ OUTDIR=${OUT:-$ROOT/bench/results}
 mkdir -p "$OUTDIR"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used --format=csv,noheader || true
 
-if [[ -x "$PKG/bin/nibble_gemv_bench" ]]; then
-  BIN=$PKG/bin
-  export LD_LIBRARY_PATH=$ROOT/$PKG/lib:${LD_LIBRARY_PATH:-}
+if [[ -f "$PKG/bins.tar.xz" ]]; then
+  mkdir -p /tmp/nibble_gemv && tar xJf "$PKG/bins.tar.xz" -C /tmp/nibble_gemv || exit 1
+  BIN=/tmp/nibble_gemv/bin
+  export LD_LIBRARY_PATH=/tmp/nibble_gemv/lib:${LD_LIBRARY_PATH:-}
 else
   JOBS=16 configure_and_build build-gpu 90a 2>&1 | tail -5 || exit 1
   BIN=build-gpu/bin
@@ -111,4 +119,8 @@ grep "dequant_bf16" "$OUTDIR/bench.log" | awk '{f[$2]+=log($9); n[$2]++} END {fo
 sed -n '/^format   M   geo_frac/,/^$/p' "$OUTDIR/bench.log"
 # best fixed configuration per (format, M)
 sed -n '/^format   M  config/,$p' "$OUTDIR/bench.log" | awk 'NR>1 && NF==4 {k=$1" "$2; if ($4>b[k]) {b[k]=$4; c[k]=$3}} END {for (k in b) print "best fixed config", k, c[k], b[k]}' | sort
+echo "== decode-step chain: Llama-3-8B, 4 GEMVs x 32 layers in a CUDA graph, PDL off / on"
+NIBBLE_NO_PDL=1 timeout 60 "$BIN/nibble_gemv_bench" --chain-only "${QUICK[@]}" --out "$OUTDIR/chain_nopdl.json" > "$OUTDIR/chain_nopdl.log" 2>&1
+timeout 60 "$BIN/nibble_gemv_bench" --chain-only "${QUICK[@]}" --out "$OUTDIR/chain_pdl.json" > "$OUTDIR/chain_pdl.log" 2>&1
+grep -h "^chain.*default" "$OUTDIR/chain_nopdl.log" "$OUTDIR/chain_pdl.log" | sed 's/^chain llama8b 4 GEMVs x 32 layers //' | cut -c1-140
 echo "tests failed: $TEST_RC"

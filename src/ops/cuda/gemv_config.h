@@ -14,41 +14,74 @@ struct GemvConfig {
   int xahead;  // units of activations loaded ahead (1..3)
   int chains;  // MMA accumulator chains per unit: 1 (one chain of 4) or 2 (two of 2, twice the FFMAs)
   int fold;    // INT4 only (other formats ignore it): codes as 128 + c, the offset taken off in fp32
+  int pf;      // units of weights (and their scales) prefetched into L2 ahead, by one bulk prefetch per
+               // warp and group of 4 units (sm_90; 0 = none): deep look-ahead without registers
+  int rd;      // NF4 / MXFP4 (table formats): words of the 4 per unit decoded in registers (PRMT on a
+               // 16-entry codebook) instead of by the shared-memory table: moves work off the L1/shared pipe
+  int kw = 1;  // warps per row-tile group that split the block's K range (reduced in shared memory):
+               // the small layers' split-K without global partials, fences and counters
 };
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
 // No dynamic shared memory: weights stream into registers, activations through L1.
 inline constexpr GemvConfig kGemvConfigs[] = {
-    {1, 4, 1, 3, 1, 1, 0},   // 0  M <= 8
-    {1, 8, 1, 3, 1, 1, 0},   // 1  M <= 8: eight warps share one decode table and the activations in L1
-    {1, 8, 1, 2, 1, 1, 0},   // 2  M <= 8
-    {1, 8, 1, 3, 2, 1, 0},   // 3  M <= 8: activations two units ahead
-    {1, 8, 1, 3, 1, 2, 0},   // 4  M <= 8: two MMA chains per unit
-    {1, 4, 1, 3, 2, 1, 0},   // 5  M <= 8
-    {1, 16, 1, 2, 1, 1, 0},  // 6  M <= 8
-    {1, 8, 1, 1, 1, 1, 0},   // 7  M <= 8
-    {1, 4, 2, 2, 1, 1, 0},   // 8  M <= 8: two row tiles share each activation load
-    {1, 4, 1, 3, 1, 1, 1},   // 9  M <= 8: INT4 offset folded into fp32
-    {1, 8, 1, 3, 1, 1, 1},   // 10 M <= 8: INT4 offset folded into fp32
-    {1, 16, 1, 3, 1, 1, 0},  // 11 M <= 8
-    {1, 2, 1, 3, 1, 1, 0},   // 12 M <= 8: small blocks
-    {2, 4, 1, 3, 1, 1, 0},   // 13 M <= 16
-    {2, 8, 1, 2, 1, 1, 0},   // 14 M <= 16
-    {4, 4, 1, 2, 1, 1, 0},   // 15 M <= 32
-    {4, 8, 1, 2, 1, 1, 0},   // 16 M <= 32
-    {4, 4, 1, 1, 1, 2, 0},   // 17 M <= 32
+    {1, 4, 1, 3, 1, 1, 0, 0, 0},   // 0  M <= 8
+    {1, 8, 1, 3, 1, 1, 0, 0, 0},   // 1  M <= 8: eight warps share one decode table and the activations in L1
+    {1, 8, 1, 2, 1, 1, 0, 0, 0},   // 2  M <= 8
+    {1, 8, 1, 3, 2, 1, 0, 0, 0},   // 3  M <= 8: activations two units ahead
+    {1, 8, 1, 3, 1, 2, 0, 0, 0},   // 4  M <= 8: two MMA chains per unit
+    {1, 4, 1, 3, 2, 1, 0, 0, 0},   // 5  M <= 8
+    {1, 16, 1, 2, 1, 1, 0, 0, 0},  // 6  M <= 8
+    {1, 8, 1, 1, 1, 1, 0, 0, 0},   // 7  M <= 8
+    {1, 4, 2, 2, 1, 1, 0, 0, 0},   // 8  M <= 8: two row tiles share each activation load
+    {1, 4, 1, 3, 1, 1, 1, 0, 0},   // 9  M <= 8: INT4 offset folded into fp32
+    {1, 8, 1, 3, 1, 1, 1, 0, 0},   // 10 M <= 8: INT4 offset folded into fp32
+    {1, 16, 1, 3, 1, 1, 0, 0, 0},  // 11 M <= 8
+    {1, 2, 1, 3, 1, 1, 0, 0, 0},   // 12 M <= 8: small blocks
+    {2, 4, 1, 3, 1, 1, 0, 0, 0},   // 13 M <= 16
+    {2, 8, 1, 2, 1, 1, 0, 0, 0},   // 14 M <= 16
+    {4, 4, 1, 2, 1, 1, 0, 0, 0},   // 15 M <= 32
+    {4, 8, 1, 2, 1, 1, 0, 0, 0},   // 16 M <= 32
+    {4, 4, 1, 1, 1, 2, 0, 0, 0},   // 17 M <= 32
+    // v4: L2 prefetch and register decode (docs/kernels.md, items 10-12)
+    {1, 8, 1, 2, 1, 1, 0, 16, 0},   // 18 M <= 8
+    {1, 8, 1, 2, 1, 1, 0, 32, 0},   // 19 M <= 8
+    {1, 4, 1, 3, 1, 1, 0, 16, 0},   // 20 M <= 8
+    {1, 4, 1, 3, 1, 1, 0, 32, 0},   // 21 M <= 8
+    {1, 8, 1, 2, 1, 1, 0, 0, 1},    // 22 M <= 8: one word in four decoded in registers
+    {1, 8, 1, 2, 1, 1, 0, 16, 1},   // 23 M <= 8
+    {1, 8, 1, 2, 1, 1, 0, 16, 2},   // 24 M <= 8: two words in four in registers
+    {1, 4, 1, 3, 1, 1, 0, 16, 1},   // 25 M <= 8
+    {2, 8, 1, 2, 1, 1, 0, 16, 0},   // 26 M <= 16
+    {4, 4, 1, 2, 1, 1, 0, 16, 0},   // 27 M <= 32
+    {4, 4, 1, 2, 1, 1, 0, 16, 1},   // 28 M <= 32
+    {4, 8, 1, 2, 1, 1, 0, 16, 1},   // 29 M <= 32
+    {1, 8, 1, 2, 1, 1, 0, 4, 0},    // 30 M <= 8: L2 prefetch one group ahead
+    {1, 8, 1, 2, 1, 1, 0, 8, 0},    // 31 M <= 8
+    {1, 4, 1, 3, 1, 1, 0, 8, 0},    // 32 M <= 8
+    {1, 8, 1, 3, 1, 1, 0, 8, 0},    // 33 M <= 8
+    {4, 4, 1, 2, 1, 1, 0, 8, 0},    // 34 M <= 32
+    {1, 8, 1, 2, 1, 1, 0, 0, 0, 2}, // 35 M <= 8: 4 row tiles x 2 K ranges per block
+    {1, 8, 1, 2, 1, 1, 0, 0, 0, 4}, // 36 M <= 8: 2 row tiles x 4 K ranges
+    {1, 8, 1, 2, 1, 1, 0, 0, 0, 8}, // 37 M <= 8: 1 row tile x 8 K ranges
+    {1, 4, 1, 3, 1, 1, 0, 0, 0, 2}, // 38 M <= 8
+    {1, 4, 1, 3, 1, 1, 0, 0, 0, 4}, // 39 M <= 8
+    {1, 16, 1, 2, 1, 1, 0, 0, 0, 8}, // 40 M <= 8: 2 row tiles x 8 K ranges
+    {4, 4, 1, 2, 1, 1, 0, 0, 0, 2}, // 41 M <= 32
+    {4, 4, 1, 2, 1, 1, 0, 0, 0, 4}, // 42 M <= 32
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 
 constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
 
 // Defaults per format (NF4, INT4, MXFP4) and n-tile count (index = nt / 2: 1 -> 0, 2 -> 1,
-// 4 -> 2), per architecture family: the best fixed configuration by geometric mean over the 15
-// shapes in the final H200 sweep of v3 (bench/results/gemv_v3_NVIDIA-H200_2026-11-21.json,
-// "per_config_summary"; the first few were within 1 % of each other, so these are the fastest
-// of a near tie). M <= 16 was not swept and takes the M <= 8 winner's shape. The sm_80 rows are
-// unmeasured (no A100 here).
-inline constexpr int kGemvDefaultSm90[3][3] = {{2, 14, 15}, {0, 13, 15}, {2, 14, 15}};
+// 4 -> 2), per architecture family. sm_90: chosen in the v4 session (docs/kernels.md, item 14) from
+// the 15-shape sweep without PDL (bench/results/gemv_v4_final_summary_NVIDIA-H200_2026-11-21.txt)
+// and the Llama-3-8B decode-step chain with PDL (gemv_v4_chain_*.txt), where the two disagreed the
+// chain decided: NF4 8 warps as 1 row tile x 8 K ranges, INT4 4 warps as 2 x 2, MXFP4 4 warps as
+// 1 x 4; M <= 32 4 warps as 2 x 2 (INT4 1 x 4). M <= 16 was not swept and keeps v3's. The sm_80
+// rows are v3's and unmeasured (no A100 here).
+inline constexpr int kGemvDefaultSm90[3][3] = {{37, 14, 41}, {38, 13, 42}, {39, 14, 41}};
 inline constexpr int kGemvDefaultSm80[3][3] = {{2, 14, 15}, {0, 13, 15}, {2, 14, 15}};
 
 }  // namespace nibble::cuda

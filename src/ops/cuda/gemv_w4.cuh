@@ -14,11 +14,17 @@
 //  - m16n8k16 with the 16 weight rows as A (M <= 8 costs the weight traffic and decode of M = 1),
 //    each unit's MMAs into a fresh fragment, scaled per block in fp32.
 // With split-K the last block of a row-tile group to arrive adds the splits' partials in order.
+// v4 (docs/kernels.md, items 10-14): launched with PDL (the weight prologue runs before
+// pdl_wait()); KW warps of a block may split its K range and add in shared memory; two measured
+// dead ends stay selectable by configuration: an L2 bulk prefetch PF units ahead and the register
+// decode of RD words per unit for the table formats.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 #include "ops/cuda/common.cuh"
@@ -42,6 +48,7 @@ struct W4KernelParams {
   float offset;
   int m, n, k, n16, ku, splits;
   uint32_t flags;
+  int pdl_early;  // 1: pdl_trigger() at the start of every block, 0: after its main loop
 };
 
 // Activations: read by every warp of every block, so allocate in L1 and keep in L2.
@@ -59,6 +66,45 @@ __device__ __forceinline__ uint32_t and_or(uint32_t a, uint32_t c) {
   uint32_t d;
   asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "n"(B), "r"(c));
   return d;
+}
+
+// One bulk prefetch of [p, p + bytes) into L2 (the TMA unit issues it: no load/store-unit work, no
+// registers). bytes: a multiple of 16, p 16-byte aligned. sm_90 only; a no-op below.
+__device__ __forceinline__ void prefetch_l2(const void* ptr, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(ptr), "r"(bytes) : "memory");
+#endif
+}
+
+// Register decode of one word of 8 codes for the table formats (NF4, E2M1), no shared memory.
+// The 16-entry codebook as bf16 is split into its low bytes tl[4] and high bytes th[4] (byte c % 4
+// of word c / 4). PRMT indexes 8 bytes by a 3-bit selector nibble, and the code nibbles of the word
+// are used as selectors directly: one PRMT reads entries 0..7 (selector = code), one entries 8..15
+// (selector = code ^ 8); a selector nibble with bit 3 set returns a sign fill instead, so the two
+// are merged by a mask of each code's bit 3 (a PRMT in sign mode over the word and word << 4).
+// Per half word (4 codes, 2 A registers): 4 lookups + mask + 2 LOP3 merges + 2 PRMT to interleave
+// low and high bytes; + 4 per word for the selectors: 22 instructions per 8 codes (the table: 12
+// and 4 shared-memory wavefronts).
+// PRMT with its selector taken as is: a selector nibble with bit 3 set returns the sign fill of the
+// byte (PTX default mode; __byte_perm is documented as using 3-bit selectors only).
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+__device__ __forceinline__ void reg_codes(uint32_t w, const uint32_t (&tl)[4], const uint32_t (&th)[4], uint32_t (&a)[4]) {
+  const uint32_t wx = w ^ 0x88888888u, w4 = w << 4;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const uint32_t sel = h ? w >> 16 : w, selx = h ? wx >> 16 : wx;
+    // byte i: 0xFF where code nibble 4h + i has bit 3 set (its bit 3 is the msb of a byte of w or w << 4)
+    const uint32_t m = prmt(w, w4, h ? 0xBFAEu : 0x9D8Cu);
+    const uint32_t l0 = prmt(tl[0], tl[1], sel), l1 = prmt(tl[2], tl[3], selx);
+    const uint32_t h0 = prmt(th[0], th[1], sel), h1 = prmt(th[2], th[3], selx);
+    const uint32_t xl = (l0 & ~m) | (l1 & m), xh = (h0 & ~m) | (h1 & m);
+    a[2 * h] = prmt(xl, xh, 0x5140u);      // (code n0, code n1): byte 2h of the word
+    a[2 * h + 1] = prmt(xl, xh, 0x7362u);  // (code n2, code n3): byte 2h + 1
+  }
 }
 
 // ---- format policies ------------------------------------------------------------------------
@@ -92,6 +138,12 @@ struct FmtNf4 {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
     if (p.flags & kW4DoubleQuant) return {p.scales + unit * 16 + 2 * g, nullptr, 4 * 16, 0};  // uint16 codes, rows g | g + 8
     return {p.scales + unit * 64 + 8 * g, nullptr, 4 * 64, 0};                               // fp32 absmax, rows g, g + 8
+  }
+  // The scale bytes of units [u0, u1) of row tile rt (16-byte aligned, a multiple of 16), for the L2 prefetch.
+  __device__ static void scale_span(const W4KernelParams& p, int rt, int u0, int u1, const uint8_t** ptr, uint32_t* bytes) {
+    const int per = (p.flags & kW4DoubleQuant) ? 16 : 64;
+    *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * per;
+    *bytes = static_cast<uint32_t>((u1 - u0) * per);
   }
   __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int b0, uint64_t pol, uint32_t (&pre)[kPre]) {
     if (p.flags & kW4DoubleQuant) {
@@ -137,6 +189,11 @@ struct FmtInt4 {
   __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t grp = static_cast<size_t>(rt) * (p.ku >> 1) + (u >> 1);
     return {p.scales + grp * 32 + 4 * g, p.zeros + grp * 16 + 2 * g, 2 * 32, 2 * 16};
+  }
+  __device__ static void scale_span(const W4KernelParams& p, int rt, int u0, int u1, const uint8_t** ptr, uint32_t* bytes) {
+    const size_t g0 = static_cast<size_t>(rt) * (p.ku >> 1);
+    *ptr = p.scales + (g0 + (u0 >> 1)) * 32;  // groups u0 / 2 .. (u1 - 1) / 2 (zero points not prefetched)
+    *bytes = static_cast<uint32_t>((((u1 - 1) >> 1) - (u0 >> 1) + 1) * 32);
   }
   __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
     pre[0] = ld_stream_u32(sp.a, pol);  // fp16 / bf16 scales, rows g | g + 8
@@ -202,6 +259,10 @@ struct FmtMxfp4 {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
     return {p.scales + unit * 32 + 4 * g, nullptr, 4 * 32, 0};  // (g, 2u), (g+8, 2u), (g, 2u+1), (g+8, 2u+1)
   }
+  __device__ static void scale_span(const W4KernelParams& p, int rt, int u0, int u1, const uint8_t** ptr, uint32_t* bytes) {
+    *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * 32;
+    *bytes = static_cast<uint32_t>((u1 - u0) * 32);
+  }
   __device__ static void prefetch(const W4KernelParams&, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
     pre[0] = ld_stream_u32(sp.a, pol);
   }
@@ -227,8 +288,17 @@ struct FmtMxfp4 {
 
 // ---- the kernel ---------------------------------------------------------------------------
 
-template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD>
-__global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__ W4KernelParams p) {
+template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD, int PF, int RD, int KW>
+// M <= 8 with 8 or more warps a block, and the register decode, are held to 64 registers: one
+// register more costs a resident block per SM (8-warp blocks: 4 -> 3 per SM).
+__global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::kLut))) ? 1024 / (W * 32) : 1)
+    gemv_w4_kernel(const __grid_constant__ W4KernelParams p) {
+  // Programmatic dependent launch (common.cuh). Everything up to pdl_wait() below reads only the
+  // weight (no earlier kernel writes it): the register prologue, the L2 prefetch, the decode table.
+  // The activations, the outputs and the split-K scratch and counters are touched only after it,
+  // by every block. pdl_trigger() lets the next kernel's blocks launch: at the start (they then
+  // take free slots during our whole main loop) or after the main loop (they overlap our tail).
+  if (p.pdl_early) pdl_trigger();
   constexpr int G = 4;  // units per group: the loop's unroll, the rolling weight slots, the scale sharing
   static_assert(AHEAD >= 1 && AHEAD < G && XAHEAD >= 1 && XAHEAD < G, "loads run 1..3 units ahead");
   // CHAINS = 2: a unit's two column halves go into separate MMA accumulators (two chains of 2
@@ -238,18 +308,26 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
   // (128 + z) * sum(x over the unit) comes off in fp32. sum(x) is one more MMA chain per unit with
   // A = 1, shared by the warp's row tiles.
   constexpr bool kFold = F::kCanFold && FOLD != 0;
+  static_assert(PF % G == 0, "the L2 prefetch runs whole groups ahead");
+  constexpr int kRd = F::kLut ? RD : 0;  // words per unit decoded in registers (the last kRd of 4)
+  // KW > 1: the block's warps are W / KW row-tile groups of KW warps, which split the block's K
+  // range among them and add their results in shared memory (in warp order: deterministic) before
+  // the writes; no global partials for that part of the split.
+  static_assert(KW >= 1 && W % KW == 0, "KW must divide the warps");
   // lut[b * 32 + l]: bf16x2 of (code[b & 15], code[b >> 4]) for lane l.
   __shared__ __align__(16) uint32_t lut[F::kLut ? 256 * 32 : 4];
   __shared__ float dmap[256];
   __shared__ int is_last;
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
-  const int rt_block = blockIdx.x * W * RT;
-  const int rt0 = rt_block + warp * RT;
-  const int split = blockIdx.y;
-  const int u_begin = static_cast<int>(static_cast<int64_t>(p.ku) * split / p.splits);
-  const int u_end = static_cast<int>(static_cast<int64_t>(p.ku) * (split + 1) / p.splits);
-  const int n_units = u_end - u_begin;  // the same for every warp of the block
+  const int wk = warp % KW;  // this warp's share of the block's K range
+  const int rt_block = blockIdx.x * (W / KW) * RT;
+  const int rt0 = rt_block + (warp / KW) * RT;
+  const int split = blockIdx.y;  // the block's K range (its fp32 partials with p.splits > 1)
+  const int ks = split * KW + wk, n_ks = p.splits * KW;
+  const int u_begin = static_cast<int>(static_cast<int64_t>(p.ku) * ks / n_ks);
+  const int u_end = static_cast<int>(static_cast<int64_t>(p.ku) * (ks + 1) / n_ks);
+  const int n_units = u_end - u_begin;  // the same for every warp of the block when KW = 1
   const bool active = rt0 < p.n16;      // warp-uniform
   const uint64_t pol_w = evict_first_policy();  // weights and scales: read exactly once
   const uint64_t pol_x = evict_last_policy();   // activations: every block reads them
@@ -317,14 +395,30 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
     }
   };
 
-  // Start the first loads before building the table, so their latency overlaps the setup.
+  // L2 prefetch (lane 0 of each warp, whose wp[r] is the current group's first unit): the first
+  // PF units' weights and scales, then in the loop each group's weights PF units ahead (the scales
+  // are loaded a group ahead anyway and are 1/16 to 1/32 of the bytes).
+  auto prefetch_first = [&](int u1) {
+    if (lane == 0 && u1 > 0) {
+#pragma unroll
+      for (int r = 0; r < RT; ++r) {
+        if (!rt_ok[r]) continue;
+        prefetch_l2(wp[r], static_cast<uint32_t>(u1 * 512));
+        const uint8_t* sp;
+        uint32_t sb;
+        F::scale_span(p, rt0 + r, u_begin, u_begin + u1, &sp, &sb);
+        prefetch_l2(sp, sb);
+      }
+    }
+  };
+
+  // Start the first weight loads before building the table, so their latency overlaps the setup
+  // (and, launched early with PDL, the previous kernel's tail).
   if (active && n_units > 0) {
+    if constexpr (PF > 0) prefetch_first(min(PF, n_units));
 #pragma unroll
     for (int i = 0; i < AHEAD; ++i)
       if (i < n_units) load_w(i, i);
-#pragma unroll
-    for (int i = 0; i < XAHEAD; ++i)
-      if (i < n_units) load_x(i, i);
     load_pre(0);
   }
   if constexpr (F::kLut) {
@@ -339,11 +433,36 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
   }
   if (p.dmap != nullptr)
     for (int i = tid; i < 256; i += W * 32) dmap[i] = p.dmap[i];
+  // The codebook's low and high bytes in registers for the register decode (entry c: byte c % 4 of word c / 4).
+  uint32_t tl[4] = {0, 0, 0, 0}, th[4] = {0, 0, 0, 0};
+  if constexpr (kRd > 0) {
+#pragma unroll
+    for (int c = 0; c < 16; ++c) {
+      const uint32_t v = pack_bf16x2(p.code[c], 0.0f);
+      tl[c >> 2] |= (v & 0xFF) << (8 * (c & 3));
+      th[c >> 2] |= ((v >> 8) & 0xFF) << (8 * (c & 3));
+    }
+  }
+
+  // From here on we read the activations, which the previous kernel may have written.
+  pdl_wait();
+  if (active && n_units > 0) {
+#pragma unroll
+    for (int i = 0; i < XAHEAD; ++i)
+      if (i < n_units) load_x(i, i);
+  }
   __syncthreads();
 
   if (active) {
     const uint32_t lut_lane = smem_addr(lut) + lane * 4;
     for (int base = 0; base < n_units; base += G) {
+      if constexpr (PF > 0) {
+        if (lane == 0 && base + PF < n_units) {
+#pragma unroll
+          for (int r = 0; r < RT; ++r)
+            if (rt_ok[r]) prefetch_l2(wp[r] + PF * 512, static_cast<uint32_t>(min(G, n_units - base - PF) * 512));
+        }
+      }
       uint32_t scl[RT][F::kScl];
 #pragma unroll
       for (int r = 0; r < RT; ++r) F::decode(p, dmap, pre[r], scl[r], kFold);
@@ -392,6 +511,8 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
               uint32_t a[4];
               if constexpr (kFold) {
                 FmtInt4::codes_raw(wd[2 * h + ss], magic, a);
+              } else if (2 * h + ss >= 4 - kRd) {
+                reg_codes(wd[2 * h + ss], tl, th, a);
               } else {
                 F::codes(wd[2 * h + ss], F::kLut ? lut_lane : magic, zm, a);
               }
@@ -429,7 +550,35 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) xp[nt] += G * 64;
     }
+  }
+  if (!p.pdl_early) pdl_trigger();
 
+  if constexpr (KW > 1) {
+    // red[warp][value][lane]: the warps of a row-tile group other than its first leave their sums
+    // here; the first adds them in warp order.
+    constexpr int V = RT * NT * 4;
+    __shared__ float red[W * V * 32];
+    if (active && wk > 0) {
+#pragma unroll
+      for (int r = 0; r < RT; ++r)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c) red[(warp * V + (r * NT + nt) * 4 + c) * 32 + lane] = acc[r][nt][c];
+    }
+    __syncthreads();
+    if (active && wk == 0) {
+#pragma unroll
+      for (int r = 0; r < RT; ++r)
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int c = 0; c < 4; ++c)
+            for (int k = 1; k < KW; ++k) acc[r][nt][c] += red[((warp + k) * V + (r * NT + nt) * 4 + c) * 32 + lane];
+    }
+  }
+
+  if (active && wk == 0) {
     // Each warp writes its own rows: D fragment (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
 #pragma unroll
     for (int r = 0; r < RT; ++r)
@@ -456,7 +605,7 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
   __syncthreads();
   if (!is_last) return;
   __threadfence();
-  constexpr int R = W * RT * 16;
+  constexpr int R = W / KW * RT * 16;
   const int row0 = rt_block * 16;
   const int rows = min(R, p.n - row0);
   for (int idx = tid; idx < R * p.m; idx += W * 32) {
@@ -475,12 +624,24 @@ __global__ void __launch_bounds__(W * 32) gemv_w4_kernel(const __grid_constant__
 template <class F, int I>
 constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
-  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold>;
+  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
 }
 template <class F, size_t... I>
 constexpr auto gemv_kernel_table(std::index_sequence<I...>) {
   using K = void (*)(W4KernelParams);
   return std::array<K, sizeof...(I)>{gemv_kernel_for<F, static_cast<int>(I)>()...};
+}
+
+// Where the GEMV lets the next kernel launch (programmatic dependent launch): at the start of each
+// block, or after its main loop. Measured in a CUDA graph of the 128 GEMVs of a Llama-3-8B decode
+// step (docs/kernels.md, item 12): early wins 1-3 % for INT4 and for 4-warp blocks; 8-warp blocks
+// with the 33 KB decode table lose 2-4 % with it (late wins). NIBBLE_GEMV_PDL_TRIGGER=early|late
+// overrides (A/B runs).
+inline int gemv_pdl_early(bool lut, int warps) {
+  static const char* env = std::getenv("NIBBLE_GEMV_PDL_TRIGGER");
+  if (env != nullptr && std::strcmp(env, "early") == 0) return 1;
+  if (env != nullptr && std::strcmp(env, "late") == 0) return 0;
+  return lut && warps >= 8 ? 0 : 1;
 }
 
 // Checks, picks the configuration and the split count, launches.
@@ -515,6 +676,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.n16 = static_cast<int>(w4_n16(w.n));
   p.ku = static_cast<int>(w.k / 64);
   p.flags = w.flags;
+  p.pdl_early = gemv_pdl_early(F::kLut, c.warps);
 
   // Resident blocks per SM, asked once per configuration (the query costs microseconds of host
   // time, as much as a small GEMV; one GPU model per process assumed).
@@ -534,15 +696,19 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   // instead was measured worse: it split the gate_up layers, which already ran as one wave, 4-10
   // ways: +3-12 % at M = 1, +34-68 % at M = 32, where the fp32 partials are M * N * 8 bytes per
   // split. docs/kernels.md, item 5.)
-  const int blocks_n = ceil_div(p.n16, c.warps * c.rt);
+  // With kw > 1 the block's warps already split its K range kw ways (still >= 8 units per warp).
+  const int kw = std::max(1, c.kw);
+  const int blocks_n = ceil_div(p.n16, c.warps / kw * c.rt);
   const int wave = per_sm * s.info().sm_count;
   int splits = std::max(1, wave / blocks_n);
-  splits = std::min({splits, std::max(1, p.ku / 8), 32});
+  splits = std::min({splits, std::max(1, p.ku / (8 * kw)), 32});
   p.splits = splits;
   if (splits > 1) {
     NB_TRY(s.scratch(static_cast<size_t>(splits) * m * w.n * sizeof(float), blocks_n, &p.ws, &p.counters));
   }
-  return launch(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), 0, s.get(), p);
+  // With PDL (sm_90): this GEMV's blocks may start during the previous kernel and stream their
+  // weights while it finishes; they wait for it before reading x (gemv_w4_kernel).
+  return launch_pdl(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), 0, s, p);
 }
 
 }  // namespace nibble::cuda
