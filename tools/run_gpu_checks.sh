@@ -75,6 +75,16 @@ if [[ $MODE == bench || $MODE == all ]]; then
   echo "-- nf4, batch 1, every kernel launched (no CUDA graph)" | tee -a "$OUTDIR/summary.txt"
   timeout 200 "$BIN/nibble" bench --device cuda --config $CFG --random-weights --quant nf4 --prompt 512 --gen 64 \
     --batch 1 --no-graphs 2>&1 | tail -2 | tee -a "$OUTDIR/summary.txt"
+  echo "-- a model folder through the CLI (-m, weights uploaded from the CPU model)" | tee -a "$OUTDIR/summary.txt"
+  timeout 100 "$BIN/nibble" bench --device cuda -m tests/data/models/qwen3_headdim --prompt 100 --gen 32 2>&1 |
+    tail -2 | tee -a "$OUTDIR/summary.txt"
+  if [[ -n "${PDL_AB:-}" ]]; then
+    for b in 1 16; do
+      echo "-- nf4, batch $b, programmatic dependent launch off" | tee -a "$OUTDIR/summary.txt"
+      NIBBLE_NO_PDL=1 timeout 200 "$BIN/nibble" bench --device cuda --config $CFG --random-weights --quant nf4 \
+        --prompt 512 --gen 128 --batch $b 2>&1 | tail -2 | tee -a "$OUTDIR/summary.txt"
+    done
+  fi
   echo "-- time to first token, 2048-token prompt" | tee -a "$OUTDIR/summary.txt"
   timeout 200 "$BIN/nibble" bench --device cuda --config $CFG --random-weights --quant nf4 --prompt 2048 --gen 8 \
     --batch 1 --out "$RES" 2>&1 | tail -4 | tee -a "$OUTDIR/summary.txt"

@@ -69,6 +69,11 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     {1, 16, 1, 2, 1, 1, 0, 0, 0, 8}, // 40 M <= 8: 2 row tiles x 8 K ranges
     {4, 4, 1, 2, 1, 1, 0, 0, 0, 2}, // 41 M <= 32
     {4, 4, 1, 2, 1, 1, 0, 0, 0, 4}, // 42 M <= 32
+    // M <= 16 (batch 16 decode) with the K split of 35-42
+    {2, 8, 1, 2, 1, 1, 0, 0, 0, 8}, // 43 M <= 16: 1 row tile x 8 K ranges
+    {2, 8, 1, 2, 1, 1, 0, 0, 0, 4}, // 44 M <= 16: 2 row tiles x 4 K ranges
+    {2, 4, 1, 2, 1, 1, 0, 0, 0, 2}, // 45 M <= 16: 2 row tiles x 2 K ranges
+    {2, 4, 1, 2, 1, 1, 0, 0, 0, 4}, // 46 M <= 16: 1 row tile x 4 K ranges
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 
@@ -79,9 +84,11 @@ constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
 // the 15-shape sweep without PDL (bench/results/gemv_v4_final_summary_NVIDIA-H200_2026-11-21.txt)
 // and the Llama-3-8B decode-step chain with PDL (gemv_v4_chain_*.txt), where the two disagreed the
 // chain decided: NF4 8 warps as 1 row tile x 8 K ranges, INT4 4 warps as 2 x 2, MXFP4 4 warps as
-// 1 x 4; M <= 32 4 warps as 2 x 2 (INT4 1 x 4). M <= 16 was not swept and keeps v3's. The sm_80
-// rows are v3's and unmeasured (no A100 here).
-inline constexpr int kGemvDefaultSm90[3][3] = {{37, 14, 41}, {38, 13, 42}, {39, 14, 41}};
+// 1 x 4; M <= 32 4 warps as 2 x 2 (INT4 1 x 4). M <= 16 (entries 43-46, chosen end to end: the
+// Llama-3-8B decode step at batch 16 with NIBBLE_GEMV_CONFIG, bench/results/e2e_NVIDIA-H200_2026-
+// 11-21.log): NF4 8 warps as 2 x 4 (3886 -> 3978 tok/s), INT4 8 warps as 1 x 8 (4143 -> 4357);
+// MXFP4 keeps v3's there (not measured). The sm_80 rows are v3's and unmeasured (no A100 here).
+inline constexpr int kGemvDefaultSm90[3][3] = {{37, 44, 41}, {38, 43, 42}, {39, 14, 41}};
 inline constexpr int kGemvDefaultSm80[3][3] = {{2, 14, 15}, {0, 13, 15}, {2, 14, 15}};
 
 }  // namespace nibble::cuda

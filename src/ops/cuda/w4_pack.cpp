@@ -1,6 +1,7 @@
 // Repacking the three 4-bit formats from their canonical layouts into the GEMV layout
 // (gemv_w4.h), reading it back for tests, upload, and the host side of the configuration table.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/dtype.h"
@@ -289,6 +290,13 @@ std::string gemv_config_name(int config) {
                      c.kw > 1 ? fmt::format("_kw{}", c.kw) : "");
 }
 int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t /*n*/, int64_t /*k*/) {
+  // NIBBLE_GEMV_CONFIG=i forces table entry i wherever it serves M (tuning the engine end to end
+  // without a rebuild); other M keep their defaults.
+  static const int forced = [] {
+    const char* e = std::getenv("NIBBLE_GEMV_CONFIG");
+    return e ? std::atoi(e) : -1;
+  }();
+  if (forced >= 0 && gemv_config_fits(forced, m)) return forced;
   const int slot = gemv_nt_for(m) / 2, fi = static_cast<int>(f);
   return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
 }
