@@ -17,6 +17,7 @@
 #include "io/random_source.h"
 #include "model/model.h"
 #ifdef NIBBLE_HAVE_CUDA
+#include "gemv_bench.h"
 #include "model/cuda/cuda_model.h"
 #endif
 
@@ -34,6 +35,8 @@ struct Options {
   int batch = 1;
   bool json = false;
   bool no_graphs = false;
+  bool kernels = false;  // the 4-bit GEMV benchmark instead of a model
+  bool quick = false;
   std::string out;     // results file to append an e2e record to
   std::string anchor;  // JSON lines from bench/e2e_anchor.py, for the same-run anchor figures
   uint64_t seed = 0;
@@ -106,7 +109,36 @@ double anchor_tok_per_s(const std::string& path, int batch, std::string* variant
   return 0;
 }
 
+// `nibble bench --kernels`: the GEMV benchmark (bench/gemv_bench.cpp) in process; with --out its
+// gemv, summary and chain lists join the results file next to the e2e records.
+int run_kernels(const Options& o) {
+#ifdef NIBBLE_HAVE_CUDA
+  const std::string tmp = o.out.empty() ? "" : o.out + ".gemv.tmp";
+  std::vector<std::string> args = {"nibble bench --kernels"};
+  if (!tmp.empty()) args.insert(args.end(), {"--out", tmp});
+  if (!o.anchor.empty()) args.insert(args.end(), {"--anchors", o.anchor});
+  if (o.quick) args.push_back("--quick");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (const int rc = gemv_bench_main(static_cast<int>(argv.size()), argv.data()); rc != 0 || tmp.empty()) return rc;
+  std::ifstream in(tmp);
+  nlohmann::json g = nlohmann::json::parse(in, nullptr, false);
+  if (!g.is_object()) return report_error(Status::internal("bench --kernels: {} is not JSON", tmp));
+  nlohmann::json doc;
+  if (std::ifstream prev(o.out); prev) doc = nlohmann::json::parse(prev, nullptr, false);
+  if (!doc.is_object()) doc = nlohmann::json::object();
+  for (const char* key : {"device", "date", "sm_count", "copy_TBps", "method", "gemv", "summary", "chain", "pdl"})
+    if (g.contains(key)) doc[key] = g[key];
+  std::ofstream(o.out) << doc.dump(2) << "\n";
+  std::filesystem::remove(tmp);
+  return 0;
+#else
+  return report_error(Status::unsupported("bench --kernels: this build has no CUDA backend"));
+#endif
+}
+
 int run(const Options& o) {
+  if (o.kernels) return run_kernels(o);
   if (o.prompt < 1 || o.gen < 1 || o.batch < 1)
     return report_error(Status::invalid("bench: --prompt, --gen and --batch must be at least 1"));
   std::unique_ptr<Executor> exec;
@@ -242,9 +274,14 @@ const bool registered = register_command({
       sub.add_option("--gen", o->gen, "generated tokens per sequence")->capture_default_str();
       sub.add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
       sub.add_option("--seed", o->seed, "seed for random weights and prompts");
+      sub.add_flag("--kernels", o->kernels,
+                   "GPU: the 4-bit GEMV benchmark (15 layer shapes x NF4/INT4/MXFP4 x M 1/8/32) instead of a model");
+      sub.add_flag("--quick", o->quick, "with --kernels: fewer configurations and repetitions");
       sub.add_flag("--no-graphs", o->no_graphs, "GPU: launch every kernel of a decode step instead of a CUDA graph");
       sub.add_option("--out", o->out, "append an e2e record to this results JSON");
-      sub.add_option("--anchor", o->anchor, "anchor figures (JSON lines of bench/e2e_anchor.py) to compare with");
+      sub.add_option("--anchor", o->anchor,
+                     "anchor figures to compare with: JSON lines of bench/e2e_anchor.py, or with --kernels the JSON of "
+                     "bench/gemv_anchors.py");
       sub.add_flag("--json", o->json, "print JSON");
       return [o] { return run(*o); };
     }});

@@ -22,6 +22,8 @@
 // programmatic-dependent-launch ordering is exercised, and the graph's outputs are compared bit
 // for bit with the same launches run one at a time with a synchronization after each. Run the
 // binary twice, with and without NIBBLE_NO_PDL=1, for the PDL A/B (the switch is per process).
+#include "gemv_bench.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -430,7 +432,7 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int gemv_bench_main(int argc, char** argv) {
   std::string out_path, anchors_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;

@@ -21,7 +21,7 @@ target_compile_options(nibble_ops_cuda PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo -Xptxas=-warn-spills,-warn-lmem-usage -Xcompiler=-Wall,-Wno-unused-parameter>)
 
 # The GEMV benchmark: a separate executable, run on the GPU machine by tools/run_gemv_bench.sh.
-add_executable(nibble_gemv_bench ${CMAKE_SOURCE_DIR}/bench/gemv_bench.cpp)
+add_executable(nibble_gemv_bench ${CMAKE_SOURCE_DIR}/bench/gemv_bench.cpp ${CMAKE_SOURCE_DIR}/bench/gemv_bench_main.cpp)
 target_link_libraries(nibble_gemv_bench PRIVATE nibble_ops_cuda nibble_quant nibble_core)
 
 # tests/ops/cuda_ops_test.cpp is part of test_ops; give it the CUDA ops and the define it is
@@ -48,6 +48,9 @@ target_link_libraries(nibble_model_cuda PUBLIC nibble_ops_cuda nibble_model CUDA
 set_target_properties(nibble_model_cuda PROPERTIES CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON POSITION_INDEPENDENT_CODE ON)
 target_compile_options(nibble_model_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
 target_link_libraries(nibble PRIVATE nibble_model_cuda)
+# `nibble bench --kernels` runs the GEMV benchmark in process.
+target_sources(nibble PRIVATE ${CMAKE_SOURCE_DIR}/bench/gemv_bench.cpp)
+target_include_directories(nibble PRIVATE ${CMAKE_SOURCE_DIR}/bench)
 foreach(t test_e2e test_ops)
   if(TARGET ${t})
     target_link_libraries(${t} PRIVATE nibble_model_cuda)

@@ -7,7 +7,10 @@
 #                                         (sm_90a;sm_80) and pack them with the shared libraries
 #                                         the GPU machine lacks into .whl/gpu (git-ignored); the
 #                                         device call carries ".whl"
-#   tools/run_gpu_checks.sh [tests|bench|all]   on the GPU machine; results under $OUT
+#   tools/run_gpu_checks.sh [tests|bench|all]   on the GPU machine; results under $OUT. KERNELS=1
+#                                         adds `nibble bench --kernels --quick` (the gemv list of the
+#                                         results file), SKIP_ANCHOR=1 skips transformers+bnb,
+#                                         QUANTS="nf4 int4 mxfp4" the formats, PDL_AB=1 a run without PDL
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -60,6 +63,10 @@ if [[ $MODE == bench || $MODE == all ]]; then
   DEV=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '-' | tr -cd 'A-Za-z0-9._-')
   RES=$OUTDIR/e2e_${DEV}_$(date -u +%Y-%m-%d).json
   CFG=bench/configs/llama3-8b.json
+  if [[ -n "${KERNELS:-}" ]]; then  # the GEMV sweep into the same results file (gemv list)
+    echo "== nibble bench --kernels --quick"
+    timeout 300 "$BIN/nibble" bench --kernels --quick --out "$RES" > "$OUTDIR/kernels.log" 2>&1; echo "kernels rc=$?"
+  fi
   echo "== anchor: transformers + bitsandbytes NF4, same run"
   [[ -n "${SKIP_ANCHOR:-}" ]] || PYTHONPATH=$ROOT/.whl/bnb:${PYTHONPATH:-} PYTHONUNBUFFERED=1 timeout ${ANCHOR_TIMEOUT:-240} \
     python3 bench/e2e_anchor.py $CFG --prompt 512 --gen 128 --batch 1 16 > "$OUTDIR/anchor.jsonl" 2> "$OUTDIR/anchor.log"
