@@ -20,6 +20,7 @@ TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemv_w4.h"
 #include "ops/ops.h"
+#include "cuda_test_util.h"
 #include "op_test_util.h"
 #include "quant/int4.h"
 #include "quant/mxfp4.h"
@@ -31,16 +32,6 @@ namespace {
 using op_test::randn;
 using op_test::rng;
 
-// bf16 bits of random values, and the floats they widen to.
-std::vector<uint16_t> to_bf16(const std::vector<float>& v, std::vector<float>* widened = nullptr) {
-  std::vector<uint16_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
-  if (widened) {
-    widened->resize(v.size());
-    for (size_t i = 0; i < v.size(); ++i) (*widened)[i] = bf16_to_f32(b[i]);
-  }
-  return b;
-}
 template <class T>
 double rel_err(const std::vector<T>& out, const std::vector<double>& ref, bool bf16) {
   double num = 0, den = 0;
@@ -52,44 +43,11 @@ double rel_err(const std::vector<T>& out, const std::vector<double>& ref, bool b
   }
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
-constexpr uint16_t kBf16Nan = 0x7FC1;
-
-// One pool and stream for the whole test binary; null when there is no GPU.
-struct Gpu {
-  std::unique_ptr<DevicePool> pool;
-  std::unique_ptr<Stream> stream;
-};
-Gpu* gpu() {
-  static Gpu* g = [] {
-    auto* r = new Gpu();
-    if (device_count() == 0) return r;
-    auto p = DevicePool::create(0);
-    if (!p) return r;
-    r->pool = std::move(p.value());
-    auto s = Stream::create(*r->pool);
-    if (s) r->stream = std::move(s.value());
-    return r;
-  }();
-  return g;
-}
-#define REQUIRE_GPU()                                                              \
-  if (!gpu()->stream) GTEST_SKIP() << "no CUDA device present: GPU test skipped"; \
-  Stream& st = *gpu()->stream
-
-template <class T>
-DeviceBuffer<T> to_device(Stream& s, const std::vector<T>& v) {
-  auto b = DeviceBuffer<T>::create(s, v.size());
-  EXPECT_TRUE(b.is_ok()) << b.status().message();
-  EXPECT_TRUE(s.upload(b.value().get(), v.data(), v.size() * sizeof(T)).is_ok());
-  return std::move(b.value());
-}
-template <class T>
-std::vector<T> to_host(Stream& s, const DeviceBuffer<T>& b) {
-  std::vector<T> v(b.size());
-  const Status st = s.download(v.data(), b.get(), b.bytes());
-  EXPECT_TRUE(st.is_ok()) << st.message();
-  return v;
-}
+using test::kBf16Nan;
+using test::to_bf16;
+using test::to_device;
+using test::to_host;
+#define REQUIRE_GPU() NB_REQUIRE_GPU()
 
 // ---- 4-bit weights: canonical quantized matrices and their fp32 dequantization ------------
 

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cuda_test_util.h"
+#include "op_test_util.h"
 #include "ops/cuda/gemv_w4.h"
 #include "quant/int4.h"
 #include "quant/mxfp4.h"
@@ -18,36 +20,6 @@
 
 namespace nibble::cuda {
 namespace {
-
-// One pool and stream for the whole test binary; null when there is no GPU.
-struct DqGpu {
-  std::unique_ptr<DevicePool> pool;
-  std::unique_ptr<Stream> stream;
-};
-DqGpu* dq_gpu() {
-  static DqGpu* g = [] {
-    auto* r = new DqGpu();
-    if (device_count() == 0) return r;
-    auto p = DevicePool::create(0);
-    if (!p) return r;
-    r->pool = std::move(p.value());
-    auto s = Stream::create(*r->pool);
-    if (s) r->stream = std::move(s.value());
-    return r;
-  }();
-  return g;
-}
-
-std::mt19937& dq_rng() {
-  static std::mt19937 r(std::random_device{}());  // fresh inputs every run
-  return r;
-}
-std::vector<float> dq_randn(size_t n, float sd) {
-  std::normal_distribution<float> d(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(dq_rng());
-  return v;
-}
 
 enum class DqKind { kNf4, kNf4Dq, kInt4Sym, kInt4Zeros, kMxfp4 };
 const char* dq_name(DqKind k) {
@@ -62,7 +34,7 @@ const char* dq_name(DqKind k) {
 }
 
 Result<W4Packed> dq_random_weight(DqKind kind, int64_t n, int64_t k) {
-  const auto w = dq_randn(static_cast<size_t>(n * k), 0.05f);
+  const auto w = op_test::randn(static_cast<size_t>(n * k), 0.05f);
   switch (kind) {
     case DqKind::kNf4: {
       auto q = quant::bnb4_quantize(w.data(), n * k, 64, quant::Bnb4Type::kNf4);
@@ -79,7 +51,7 @@ Result<W4Packed> dq_random_weight(DqKind kind, int64_t n, int64_t k) {
       quant::Int4Data d = quant::int4_quantize_symmetric(w.data(), n, k, 128);
       if (kind == DqKind::kInt4Zeros) {  // fp16 scales and zero points 0..15, as GPTQ/AWQ store them
         std::uniform_int_distribution<int> z(0, 15);
-        for (auto& v : d.zeros) v = static_cast<uint8_t>(z(dq_rng()));
+        for (auto& v : d.zeros) v = static_cast<uint8_t>(z(op_test::rng()));
         for (auto& s : d.scales) s = f16_to_f32(f32_to_f16(s * 1.37f));
         d.symmetric = false;
       }
@@ -121,8 +93,7 @@ void check_dequant(Stream& st, DqKind kind, int64_t n, int64_t k) {
 }
 
 TEST(CudaW4Dequant, MatchesPackedValueExactly) {
-  if (!dq_gpu()->stream) GTEST_SKIP() << "no CUDA device present: GPU test skipped";
-  Stream& st = *dq_gpu()->stream;
+  NB_REQUIRE_GPU();
   for (DqKind kind : {DqKind::kNf4, DqKind::kNf4Dq, DqKind::kInt4Sym, DqKind::kInt4Zeros, DqKind::kMxfp4}) {
     const bool int4 = kind == DqKind::kInt4Sym || kind == DqKind::kInt4Zeros;
     for (int64_t n : {1, 17, 4097})
@@ -131,8 +102,7 @@ TEST(CudaW4Dequant, MatchesPackedValueExactly) {
 }
 
 TEST(CudaW4Dequant, TypedFailures) {
-  if (!dq_gpu()->stream) GTEST_SKIP() << "no CUDA device present: GPU test skipped";
-  Stream& st = *dq_gpu()->stream;
+  NB_REQUIRE_GPU();
   auto packed = dq_random_weight(DqKind::kMxfp4, 16, 64);
   ASSERT_TRUE(packed.is_ok());
   auto dev = upload(packed.value(), st);

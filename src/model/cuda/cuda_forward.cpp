@@ -40,6 +40,21 @@ struct MetaLayout {
   }
 };
 
+// The attention parameters both kernels share (decode and prefill structs name them alike).
+template <class P>
+P attn_params(const ModelConfig& c, int block_size, int stride, int window) {
+  P p;
+  p.n_heads = c.n_heads;
+  p.n_kv_heads = c.n_kv_heads;
+  p.head_dim = c.head_dim;
+  p.block_size = block_size;
+  p.max_blocks = stride;
+  p.scale = c.attn_scale;
+  p.softcap = c.attn_softcap;
+  p.window = window;
+  return p;
+}
+
 }  // namespace
 
 Status CudaModel::Impl::ensure_tokens(const ModelConfig& c, int T) {
@@ -162,27 +177,11 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) 
       NB_TRY(qkv_post(st.qkv.get(), T, d + ml.positions, d + ml.slots, qp, st.q.get(), kv->k(l), kv->v(l), s));
       const int window = c.layers[l].sliding ? c.sliding_window : 0;
       if (decode_only) {
-        DecodeAttnParams p;
-        p.n_heads = c.n_heads;
-        p.n_kv_heads = c.n_kv_heads;
-        p.head_dim = c.head_dim;
-        p.block_size = kv->block_size();
-        p.max_blocks = stride;
-        p.scale = c.attn_scale;
-        p.softcap = c.attn_softcap;
-        p.window = window;
+        auto p = attn_params<DecodeAttnParams>(c, kv->block_size(), stride, window);
         p.cache = CacheType::kBF16;
         NB_TRY(paged_decode_attention(st.q.get(), d + ml.positions, d + ml.token_seq, d + ml.tables, kv->k(l), kv->v(l), T, p, st.attn.get(), s));
       } else {
-        PrefillAttnParams p;
-        p.n_heads = c.n_heads;
-        p.n_kv_heads = c.n_kv_heads;
-        p.head_dim = c.head_dim;
-        p.block_size = kv->block_size();
-        p.max_blocks = stride;
-        p.scale = c.attn_scale;
-        p.softcap = c.attn_softcap;
-        p.window = window;
+        const auto p = attn_params<PrefillAttnParams>(c, kv->block_size(), stride, window);
         NB_TRY(paged_prefill_attention(st.q.get(), d + ml.positions, reinterpret_cast<const PrefillSeq*>(d + ml.seqs), S, max_q,
                                        d + ml.tables, kv->k(l), kv->v(l), p, st.attn.get(), s));
       }
