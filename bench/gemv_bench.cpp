@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -158,26 +159,18 @@ W4Device clone(const W4Device& a, Stream& s) {
   d.code = a.code;
   d.offset = a.offset;
   d.stream_bytes = a.stream_bytes;
-  auto cp = [&](const DeviceBuffer<uint8_t>& src, DeviceBuffer<uint8_t>& dst) {
+  auto cp = [&](const auto& src, auto& dst) {
     if (!src.size()) return;
-    auto b = DeviceBuffer<uint8_t>::create(s, src.size());
-    OK(b.status());
-    dst = std::move(b.value());
-    CK(cudaMemcpyAsync(dst.get(), src.get(), src.size(), cudaMemcpyDeviceToDevice, s.get()));
-  };
-  cp(a.q, d.q);
-  cp(a.scales, d.scales);
-  cp(a.zeros, d.zeros);
-  // nested / dmap are small and read through L1/L2 anyway: share them.
-  auto cpf = [&](const DeviceBuffer<float>& src, DeviceBuffer<float>& dst) {
-    if (!src.size()) return;
-    auto b = DeviceBuffer<float>::create(s, src.size());
+    auto b = std::remove_reference_t<decltype(dst)>::create(s, src.size());
     OK(b.status());
     dst = std::move(b.value());
     CK(cudaMemcpyAsync(dst.get(), src.get(), src.bytes(), cudaMemcpyDeviceToDevice, s.get()));
   };
-  cpf(a.nested, d.nested);
-  cpf(a.dmap, d.dmap);
+  cp(a.q, d.q);
+  cp(a.scales, d.scales);
+  cp(a.zeros, d.zeros);
+  cp(a.nested, d.nested);
+  cp(a.dmap, d.dmap);
   return d;
 }
 

@@ -14,34 +14,8 @@ namespace {
 
 constexpr double kGiB = 1073741824.0;
 
-// Any weight as a dense bf16 matrix on the device (embeddings, LM head, norms).
-Result<DeviceBuffer<uint16_t>> upload_bf16(const ops::WeightView& w, Stream& s) {
-  std::vector<uint16_t> host(static_cast<size_t>(w.rows * w.cols));
-#pragma omp parallel
-  {
-    std::vector<float> row(w.cols);
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < w.rows; ++r) {
-      ops::load_row(w, r, row.data());
-      for (int64_t c = 0; c < w.cols; ++c) host[r * w.cols + c] = f32_to_bf16(row[c]);
-    }
-  }
-  NB_ASSIGN_OR_RETURN(auto d, DeviceBuffer<uint16_t>::create(s, host.size()));
-  NB_TRY(s.upload(d.get(), host.data(), host.size() * 2));
-  NB_TRY(s.sync());
-  return d;
-}
-
-template <typename T>
-Result<DeviceBuffer<T>> upload_vec(const std::vector<T>& v, Stream& s) {
-  NB_ASSIGN_OR_RETURN(auto d, DeviceBuffer<T>::create(s, v.size()));
-  NB_TRY(s.upload(d.get(), v.data(), v.size() * sizeof(T)));
-  NB_TRY(s.sync());
-  return d;
-}
-
 Result<DeviceBuffer<uint16_t>> constant_bf16(size_t n, float value, Stream& s) {
-  return upload_vec(std::vector<uint16_t>(n, f32_to_bf16(value)), s);
+  return to_device(std::vector<uint16_t>(n, f32_to_bf16(value)), s);
 }
 
 Status check_fits(size_t bytes, const Stream& s, const char* what) {
@@ -125,9 +99,9 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
         NB_ASSIGN_OR_RETURN(std::vector<float> part, weight_as_f32(*b));
         bias.insert(bias.end(), part.begin(), part.end());
       }
-      NB_ASSIGN_OR_RETURN(g.qkv_bias, upload_vec(bias, s));
+      NB_ASSIGN_OR_RETURN(g.qkv_bias, to_device(bias, s));
     }
-    NB_ASSIGN_OR_RETURN(g.inv_freq, upload_vec(cpu.inv_freq(l), s));
+    NB_ASSIGN_OR_RETURN(g.inv_freq, to_device(cpu.inv_freq(l), s));
     st.layers.push_back(std::move(g));
     progress.update(l + 1);
   }
@@ -177,7 +151,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
     NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s));
     NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s));
     const RopeConfig& rope = static_cast<size_t>(l) < c.layers.size() ? c.layers[l].rope : RopeConfig{};
-    NB_ASSIGN_OR_RETURN(g.inv_freq, upload_vec(rope_inv_freq(rope, c.head_dim), s));
+    NB_ASSIGN_OR_RETURN(g.inv_freq, to_device(rope_inv_freq(rope, c.head_dim), s));
     st.layers.push_back(std::move(g));
     progress.update(l + 1);
   }

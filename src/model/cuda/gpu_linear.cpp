@@ -32,19 +32,28 @@ Result<std::optional<W4Packed>> try_pack(const ops::WeightView& w) {
   return std::optional<W4Packed>{};
 }
 
-// Row r of any weight as bf16 bits.
-void row_bf16(const ops::WeightView& w, int64_t r, std::vector<float>& tmp, uint16_t* out) {
-  tmp.resize(w.cols);
-  ops::load_row(w, r, tmp.data());
-  for (int64_t c = 0; c < w.cols; ++c) out[c] = f32_to_bf16(tmp[c]);
-}
-
 }  // namespace
 
-std::vector<uint16_t> to_bf16_bits(std::span<const float> v) {
-  std::vector<uint16_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
-  return b;
+Result<DeviceBuffer<uint16_t>> upload_bf16(std::span<const ops::WeightView* const> parts, Stream& s) {
+  const int64_t k = parts[0]->cols;
+  int64_t n = 0;
+  for (const ops::WeightView* p : parts) n += p->rows;
+  std::vector<uint16_t> host(static_cast<size_t>(n * k));
+  int64_t row0 = 0;
+  for (const ops::WeightView* p : parts) {
+#pragma omp parallel
+    {
+      std::vector<float> row(k);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < p->rows; ++r) {
+        ops::load_row(*p, r, row.data());
+        uint16_t* out = host.data() + (row0 + r) * k;
+        for (int64_t c = 0; c < k; ++c) out[c] = f32_to_bf16(row[c]);
+      }
+    }
+    row0 += p->rows;
+  }
+  return to_device(host, s);
 }
 
 Result<std::vector<float>> weight_as_f32(const ops::WeightView& w) {
@@ -92,21 +101,8 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
       return g;
     }
   }
-  // Dense bf16, row by row (dequantizing whatever the CPU backend can read).
-  std::vector<uint16_t> host(static_cast<size_t>(g.n_ * g.k_));
-  int64_t row0 = 0;
-  for (const ops::WeightView* p : parts) {
-#pragma omp parallel
-    {
-      std::vector<float> tmp;
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < p->rows; ++r) row_bf16(*p, r, tmp, host.data() + (row0 + r) * g.k_);
-    }
-    row0 += p->rows;
-  }
-  NB_ASSIGN_OR_RETURN(g.dense_, DeviceBuffer<uint16_t>::create(s, host.size()));
-  NB_TRY(s.upload(g.dense_.get(), host.data(), host.size() * 2));
-  NB_TRY(s.sync());
+  // Dense bf16 (dequantizing whatever the CPU backend can read).
+  NB_ASSIGN_OR_RETURN(g.dense_, upload_bf16(parts, s));
   return g;
 }
 
@@ -138,10 +134,7 @@ Result<DeviceBuffer<uint16_t>> random_bf16_matrix(int64_t n, int64_t k, uint64_t
       host[r * k + c] = f32_to_bf16(u * scale);
     }
   }
-  NB_ASSIGN_OR_RETURN(auto d, DeviceBuffer<uint16_t>::create(s, host.size()));
-  NB_TRY(s.upload(d.get(), host.data(), host.size() * 2));
-  NB_TRY(s.sync());
-  return d;
+  return to_device(host, s);
 }
 
 Status GpuLinear::apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Blas& blas, Stream& s) const {

@@ -23,7 +23,6 @@ class GpuLinear {
   size_t stream_bytes() const { return w4_ ? w4_->stream_bytes : static_cast<size_t>(n_ * k_ * 2); }
   // bf16 elements of scratch that apply() needs for m rows (a dequantized copy above 32 rows).
   size_t scratch_elems(int m) const { return (w4_ && m > 32) ? static_cast<size_t>(n_ * k_) : 0; }
-  const uint16_t* dense() const { return dense_.get(); }
 
   // y [m, n] = x [m, k] @ W^T (+ bias), bf16; y_f32 writes fp32 instead (dense weights only).
   Status apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Blas& blas, Stream& s) const;
@@ -47,8 +46,24 @@ class GpuLinear {
 // A random dense bf16 matrix [n, k] with rows of about unit norm (uniform, std 1/sqrt(k)).
 Result<DeviceBuffer<uint16_t>> random_bf16_matrix(int64_t n, int64_t k, uint64_t seed, Stream& s);
 
-// A vector weight (norms, biases): widened from f32/f16/bf16, or dequantized.
+// Weights that stay dense on the device (embeddings, LM head, norms, and linear layers whose
+// format the GEMV cannot read): the parts' rows stacked, widened or dequantized, as bf16.
+Result<DeviceBuffer<uint16_t>> upload_bf16(std::span<const ops::WeightView* const> parts, Stream& s);
+inline Result<DeviceBuffer<uint16_t>> upload_bf16(const ops::WeightView& w, Stream& s) {
+  const ops::WeightView* parts[] = {&w};
+  return upload_bf16(parts, s);
+}
+
+// A vector weight (biases): widened from f32/f16/bf16, or dequantized.
 Result<std::vector<float>> weight_as_f32(const ops::WeightView& w);
-std::vector<uint16_t> to_bf16_bits(std::span<const float> v);
+
+// A host vector copied into a new device buffer (waits for the copy: `v` may go away).
+template <typename T>
+Result<DeviceBuffer<T>> to_device(const std::vector<T>& v, Stream& s) {
+  NB_ASSIGN_OR_RETURN(auto d, DeviceBuffer<T>::create(s, v.size()));
+  NB_TRY(s.upload(d.get(), v.data(), v.size() * sizeof(T)));
+  NB_TRY(s.sync());
+  return d;
+}
 
 }  // namespace nibble::cuda

@@ -5,6 +5,19 @@
 namespace nibble::cuda {
 namespace {
 
+// Sum of `v` over the block's kBlock threads, in a fixed order; every thread gets it.
+template <int kBlock>
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float part[kBlock / 32];
+  v = warp_sum(v);
+  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float total = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kBlock / 32; ++i) total += part[i];
+  return total;
+}
+
 constexpr int kThreads = 512;
 constexpr int kMaxPerThread = 16;  // dim <= 8192
 
@@ -27,13 +40,7 @@ __global__ void __launch_bounds__(kThreads) rmsnorm_kernel(const uint16_t* x, co
       ss = fmaf(v, v, ss);
     }
   }
-  __shared__ float part[kThreads / 32];
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  float total = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kThreads / 32; ++i) total += part[i];
+  const float total = block_sum<kThreads>(ss);
   const float inv = rsqrtf(total / dim + eps);
 #pragma unroll
   for (int j = 0; j < kMaxPerThread; ++j) {
@@ -101,13 +108,7 @@ __global__ void __launch_bounds__(kVecThreads) rmsnorm_vec_kernel(const uint4* x
       for (int e = 0; e < 8; ++e) ss = fmaf(h[j][e], h[j][e], ss);
     }
   }
-  __shared__ float part[kVecThreads / 32];
-  ss = warp_sum(ss);
-  if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-  __syncthreads();
-  float total = 0.0f;
-#pragma unroll
-  for (int i = 0; i < kVecThreads / 32; ++i) total += part[i];
+  const float total = block_sum<kVecThreads>(ss);
   const float inv = rsqrtf(total / (dim8 * 8) + eps);
 #pragma unroll
   for (int j = 0; j < kVecPerThread; ++j) {

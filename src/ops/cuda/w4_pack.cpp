@@ -68,6 +68,19 @@ auto bnb_nib(const uint8_t* packed, int64_t k) {
   };
 }
 
+// The part both NF4 layouts share: the checked shape, the codebook and the packed codes.
+Result<W4Packed> pack_nf4_codes(const uint8_t* packed, int64_t n, int64_t k, int blocksize) {
+  NB_TRY(check_nf4(n, k, blocksize));
+  W4Packed w;
+  w.format = W4Format::kNf4;
+  w.n = n;
+  w.k = k;
+  const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
+  std::copy(code.begin(), code.end(), w.code.begin());
+  w.q = pack_codes(n, k, bnb_nib(packed, k));
+  return w;
+}
+
 }  // namespace
 
 int64_t w4_n16(int64_t n) { return (n + 15) / 16; }
@@ -82,14 +95,7 @@ const char* w4_format_name(W4Format f) {
 }
 
 Result<W4Packed> pack_nf4(const uint8_t* packed, int64_t n, int64_t k, int blocksize, const float* absmax) {
-  NB_TRY(check_nf4(n, k, blocksize));
-  W4Packed w;
-  w.format = W4Format::kNf4;
-  w.n = n;
-  w.k = k;
-  const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
-  std::copy(code.begin(), code.end(), w.code.begin());
-  w.q = pack_codes(n, k, bnb_nib(packed, k));
+  NB_ASSIGN_OR_RETURN(W4Packed w, pack_nf4_codes(packed, n, k, blocksize));
   const int64_t n16 = w4_n16(n), ku = k / kUnit;
   w.scales.assign(static_cast<size_t>(n16 * ku * 8 * 8), 0);
   for (int64_t rt = 0; rt < n16; ++rt)
@@ -107,17 +113,11 @@ Result<W4Packed> pack_nf4(const uint8_t* packed, int64_t n, int64_t k, int block
 Result<W4Packed> pack_nf4_double_quant(const uint8_t* packed, int64_t n, int64_t k, int blocksize,
                                        const uint8_t* absmax_q, const float* nested_absmax,
                                        int nested_blocksize, float offset, const float* code256) {
-  NB_TRY(check_nf4(n, k, blocksize));
+  NB_TRY(check_nf4(n, k, blocksize));  // a bad shape is reported before a bad nested blocksize
   if (nested_blocksize != 256)
     return Status::unsupported("gemv_nf4: nested blocksize must be 256, got {}", nested_blocksize);
-  W4Packed w;
-  w.format = W4Format::kNf4;
+  NB_ASSIGN_OR_RETURN(W4Packed w, pack_nf4_codes(packed, n, k, blocksize));
   w.flags = kW4DoubleQuant;
-  w.n = n;
-  w.k = k;
-  const auto& code = quant::bnb4_code(quant::Bnb4Type::kNf4);
-  std::copy(code.begin(), code.end(), w.code.begin());
-  w.q = pack_codes(n, k, bnb_nib(packed, k));
   const int64_t n16 = w4_n16(n), ku = k / kUnit;
   w.scales.assign(static_cast<size_t>(n16 * ku * 8 * 2), 0);
   for (int64_t rt = 0; rt < n16; ++rt)
