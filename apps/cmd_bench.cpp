@@ -39,6 +39,7 @@ struct Options {
   bool quick = false;
   std::string out;     // results file to append an e2e record to
   std::string anchor;  // JSON lines from bench/e2e_anchor.py, for the same-run anchor figures
+  std::string llamacpp_anchor;  // with --kernels: bench/llamacpp_mulmat.cpp's JSON (llama.cpp Q4_0/MXFP4)
   uint64_t seed = 0;
 };
 
@@ -117,6 +118,7 @@ int run_kernels(const Options& o) {
   std::vector<std::string> args = {"nibble bench --kernels"};
   if (!tmp.empty()) args.insert(args.end(), {"--out", tmp});
   if (!o.anchor.empty()) args.insert(args.end(), {"--anchors", o.anchor});
+  if (!o.llamacpp_anchor.empty()) args.insert(args.end(), {"--llamacpp-anchors", o.llamacpp_anchor});
   if (o.quick) args.push_back("--quick");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -282,6 +284,9 @@ const bool registered = register_command({
       sub.add_option("--anchor", o->anchor,
                      "anchor figures to compare with: JSON lines of bench/e2e_anchor.py, or with --kernels the JSON of "
                      "bench/gemv_anchors.py");
+      sub.add_option("--llamacpp-anchor", o->llamacpp_anchor,
+                     "with --kernels: the JSON of bench/llamacpp_mulmat (tools/run_llamacpp_anchor.sh); INT4 and "
+                     "MXFP4 are then compared with llama.cpp's Q4_0 and MXFP4 MUL_MAT");
       sub.add_flag("--json", o->json, "print JSON");
       return [o] { return run(*o); };
     }});

@@ -9,9 +9,13 @@
 // median of many batches. A GPU-side sleep before each batch lets the host enqueue the whole batch
 // first, so launch overhead is not what is timed. Every configuration that serves M is timed; `us` is the op's default
 // choice, `best_us` the fastest. Anchors (bitsandbytes NF4, cuBLAS bf16 via torch) come from
-// bench/gemv_anchors.py run just before, in the same session (--anchors FILE).
+// bench/gemv_anchors.py run just before, in the same session (--anchors FILE). With
+// --llamacpp-anchors FILE (bench/llamacpp_mulmat.cpp's JSON, tools/run_llamacpp_anchor.sh) INT4 is
+// compared with llama.cpp's Q4_0 and MXFP4 with its MXFP4 MUL_MAT; NF4 keeps bitsandbytes, and
+// records llama.cpp's IQ4_NL beside it (`llamacpp_us`).
 //
-// usage: nibble_gemv_bench [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE]
+// usage: nibble_gemv_bench [--out FILE.json] [--anchors FILE.json] [--llamacpp-anchors FILE.json]
+//                          [--quick] [--only SHAPE]
 //                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--configs I,J,...]
 //                          [--no-dequant] [--chain | --chain-only] [--chain-configs I,J,...]
 // It also times w4_dequant_bf16 per shape and format (bytes = packed weight + bf16 matrix).
@@ -426,7 +430,7 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
 }  // namespace
 
 int gemv_bench_main(int argc, char** argv) {
-  std::string out_path, anchors_path;
+  std::string out_path, anchors_path, llamacpp_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;
   bool quick = false, dequant = true, chain = false, chain_only = false;
@@ -439,6 +443,7 @@ int gemv_bench_main(int argc, char** argv) {
     else if (a == "--config" && i + 1 < argc) only_config = std::atoi(argv[++i]);
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
     else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
+    else if (a == "--llamacpp-anchors" && i + 1 < argc) llamacpp_path = argv[++i];
     else if (a == "--quick") quick = true;
     else if (a == "--no-dequant") dequant = false;
     else if (a == "--chain") chain = true;
@@ -452,7 +457,7 @@ int gemv_bench_main(int argc, char** argv) {
       }
     }
     else {
-      std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--quick] [--only SHAPE] "
+      std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--llamacpp-anchors FILE.json] [--quick] [--only SHAPE] "
                    "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only]\n", argv[0]);
       return 2;
     }
@@ -484,6 +489,27 @@ int gemv_bench_main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr, "warning: no anchors file %s\n", anchors_path.c_str());
+    }
+  }
+  // llama.cpp's MUL_MAT in this session (bench/llamacpp_mulmat.cpp): key "shape|M" -> us per ggml
+  // type, the type closest to each of our formats.
+  auto llamacpp_type = [](W4Format f) { return f == W4Format::kInt4 ? "q4_0" : f == W4Format::kMxfp4 ? "mxfp4" : "iq4_nl"; };
+  std::map<std::string, std::map<std::string, double>> llamacpp_us;  // ggml type -> key -> us
+  std::string llamacpp_note = "none";
+  if (!llamacpp_path.empty()) {
+    std::ifstream f(llamacpp_path);
+    if (f) {
+      const auto j = nlohmann::json::parse(f);
+      llamacpp_note = fmt::format("{}; {}, ggml {}", j.value("note", std::string("same run")),
+                                  j.value("source", std::string("llama.cpp")), j.value("ggml", std::string("?")));
+      for (const auto& r : j["rows"]) {
+        const std::string key = fmt::format("{}|{}", r["shape"].get<std::string>(), r["M"].get<int>());
+        for (const char* t : {"q4_0", "mxfp4", "iq4_nl"})
+          if (const auto us = r.value(fmt::format("{}_us", t), nlohmann::json()); us.is_number())
+            llamacpp_us[t][key] = us.get<double>();
+      }
+    } else {
+      std::fprintf(stderr, "warning: no llama.cpp anchors file %s\n", llamacpp_path.c_str());
     }
   }
 
@@ -550,7 +576,9 @@ int gemv_bench_main(int argc, char** argv) {
         const double floor_us = floor_bytes / (bw * 1e12) * 1e6;
         const std::string key = fmt::format("{}|{}", sh.name, m);
         const bool nf4 = f == W4Format::kNf4;
-        const auto& amap = nf4 ? bnb_us : cublas_us;
+        const auto& ll = llamacpp_us[llamacpp_type(f)];
+        const bool use_ll = !nf4 && !ll.empty();  // INT4 and MXFP4 against llama.cpp when it ran
+        const auto& amap = nf4 ? bnb_us : use_ll ? ll : cublas_us;
         const auto it = amap.find(key);
         nlohmann::json rec = {{"shape", sh.name},
                               {"format", w4_format_name(f)},
@@ -567,8 +595,10 @@ int gemv_bench_main(int argc, char** argv) {
                               {"bytes", floor_bytes},
                               {"rel_err", err},
                               {"config_us", per_config},
-                              {"anchor", nf4 ? "bitsandbytes nf4 (bnb.matmul_4bit)" : "cublas bf16 (torch)"},
-                              {"anchor_source", anchor_note}};
+                              {"anchor", nf4      ? "bitsandbytes nf4 (bnb.matmul_4bit)"
+                                         : use_ll ? fmt::format("llama.cpp {}", llamacpp_type(f))
+                                                  : "cublas bf16 (torch)"},
+                              {"anchor_source", use_ll ? llamacpp_note : anchor_note}};
         if (it != amap.end()) {
           rec["anchor_us"] = it->second;
           rec["anchor_ratio"] = it->second / t_default;
@@ -578,6 +608,10 @@ int gemv_bench_main(int argc, char** argv) {
         }
         const auto cb = cublas_us.find(key);
         rec["cublas_bf16_us"] = cb != cublas_us.end() ? nlohmann::json(cb->second) : nlohmann::json(nullptr);
+        if (const auto lt = ll.find(key); lt != ll.end()) {
+          rec["llamacpp_type"] = llamacpp_type(f);
+          rec["llamacpp_us"] = lt->second;
+        }
         std::printf("%-19s %-5s M=%2d  %8.2f us (%-14s) best %8.2f us (%-14s)  floor %7.2f us  %.2f of floor  "
                     "err %.1e%s\n",
                     sh.name, w4_format_name(f), m, t_default, gemv_config_name(dflt).c_str(), t_best,
