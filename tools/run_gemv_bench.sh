@@ -31,15 +31,10 @@ PKG=${PKG:-.whl/nibble_gemv}
 BUILD=${BUILD:-build-cuda}
 
 configure_and_build() {  # $1 = build dir, $2 = architectures
-  local extra=()
-  # Until the top-level CMakeLists.txt includes NibbleCudaOps, inject it after the last line.
-  if ! grep -q "include(NibbleCudaOps)" CMakeLists.txt; then
-    mkdir -p "$1"
-    printf 'cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL include NibbleCudaOps)\n' > "$1/inject_cuda_ops.cmake"
-    extra+=(-DCMAKE_PROJECT_INCLUDE="$ROOT/$1/inject_cuda_ops.cmake")
-  fi
-  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIBBLE_CUDA=ON \
-    -DCMAKE_CUDA_ARCHITECTURES="$2" "${extra[@]}" >/dev/null &&
+  # -UCMAKE_PROJECT_INCLUDE clears what older versions of this script left in the cache (they
+  # injected NibbleCudaOps, which the top-level CMakeLists.txt now includes itself).
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNIBBLE_CUDA=ON -UCMAKE_PROJECT_INCLUDE \
+    -DCMAKE_CUDA_ARCHITECTURES="$2" >/dev/null &&
     cmake --build "$1" --target nibble_gemv_bench nibble_cuda_ops_test -j"${JOBS:-1}"
 }
 
