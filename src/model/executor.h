@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,18 @@
 #include "io/model_config.h"
 #include "kv/kv_cache.h"
 #include "model/batch.h"
+#include "ops/cpu/sampling.h"
 
 namespace nibble {
+
+// How to pick the token of one logits row: the parameters, the sequence so far (prompt and
+// generated, for the repetition penalty; only its last repeat_last_n ids matter) and the uniform
+// number of the draw (Sampler::draw(), so that the caller's generator decides the sequence).
+struct SampleRequest {
+  SamplingParams params;
+  std::span<const int32_t> history;
+  double u = 0;  // in [0, 1); unused when !ops::sampling_uses_draw(params)
+};
 
 class Executor {
  public:
@@ -39,6 +50,23 @@ class Executor {
       const float* row = logits.data() + r * vocab;
       next[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
     }
+    return Status::ok();
+  }
+  // tokens[r] = ops::sample_with_uniform(rows[r].params, logits row r, rows[r].history, rows[r].u)
+  // for every logits row (rows.size() == batch.n_logit_rows()). This default samples on the
+  // host from forward()'s logits, so the CPU Model is the oracle; a GPU backend overrides it to
+  // pick on the device and bring back only the ids.
+  virtual Status forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
+                                std::vector<int32_t>& tokens) const {
+    if (static_cast<int>(rows.size()) != batch.n_logit_rows())
+      return Status::invalid("forward_sample: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
+    std::vector<float> logits;
+    NB_TRY(forward(batch, kv, logits));
+    const size_t vocab = config().vocab_size;
+    tokens.resize(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r)
+      tokens[r] = ops::sample_with_uniform(rows[r].params, std::span<const float>(logits.data() + r * vocab, vocab),
+                                           rows[r].history, rows[r].u);
     return Status::ok();
   }
 };

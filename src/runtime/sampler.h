@@ -1,6 +1,7 @@
-// Choosing the next token from a row of logits. The steps run in transformers' order:
-// repetition penalty, temperature, top-k, top-p, min-p, then a draw from what is left.
-// Temperature 0 is greedy (argmax, lowest id on ties).
+// Choosing the next token from a row of logits (the steps: ops/cpu/sampling.h), with a seeded
+// generator for the draw. sample() = draw() then sample_with_uniform(): a caller that picks on
+// a device (Executor::forward_sample) takes the draw here and hands u to the device, which picks
+// the token sample_with_uniform would.
 #pragma once
 
 #include <cstdint>
@@ -8,28 +9,32 @@
 #include <span>
 #include <vector>
 
-namespace nibble {
+#include "ops/cpu/sampling.h"
 
-struct SamplingParams {
-  float temperature = 1.0f;     // 0 = greedy
-  int top_k = 0;                // 0 = off
-  float top_p = 1.0f;           // 1 = off
-  float min_p = 0.0f;           // 0 = off
-  float repeat_penalty = 1.0f;  // 1 = off; > 1 discourages tokens already in the context
-  int repeat_last_n = 64;       // how far back the penalty looks; -1 = the whole context
-  uint64_t seed = 0;
-};
+namespace nibble {
 
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& p) : p_(p), rng_(p.seed) {}
 
+  const SamplingParams& params() const { return p_; }
+
   // `history`: the sequence so far (prompt and generated), for the repetition penalty.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
 
+  // The uniform number in [0, 1) the next sample() would use, advancing the generator as that
+  // sample() would: plain greedy (ops::sampling_uses_draw false) takes no draw and returns 0.
+  double draw();
+  // The token these parameters pick with uniform u.
+  int32_t sample_with_uniform(std::span<const float> logits, std::span<const int32_t> history, double u) const {
+    return ops::sample_with_uniform(p_, logits, history, u);
+  }
+
   // The probabilities the draw uses after every step but the draw itself (greedy: one-hot).
   // Zero for the tokens the filters removed. For tests and for logprobs.
-  std::vector<double> distribution(std::span<const float> logits, std::span<const int32_t> history) const;
+  std::vector<double> distribution(std::span<const float> logits, std::span<const int32_t> history) const {
+    return ops::sampling_distribution(p_, logits, history);
+  }
 
  private:
   SamplingParams p_;

@@ -36,16 +36,31 @@ void Session::truncate(int n) {
   tokens_.resize(n);
 }
 
-Status Session::prefill(std::span<const int32_t> tokens, int chunk, std::vector<float>& last_logits) {
+Status Session::prefill(std::span<const int32_t> tokens, int chunk, SampleRequest request, int32_t& next) {
   for (size_t start = 0; start < tokens.size(); start += chunk) {
     const auto part = tokens.subspan(start, std::min<size_t>(chunk, tokens.size() - start));
+    const bool last = start + part.size() == tokens.size();
     const int pos = table_.n_tokens;
     NB_TRY(kv_->reserve(table_, pos + static_cast<int>(part.size())));
     ForwardBatch batch;
     batch.add(part, pos, table_, kv_->block_size(), /*all_logits=*/false);
-    NB_TRY(model_.forward(batch, *kv_, last_logits));
-    table_.n_tokens += static_cast<int>(part.size());
+    // The history the pick sees includes this part, as the sampler saw it before.
     tokens_.insert(tokens_.end(), part.begin(), part.end());
+    std::vector<int32_t> picked;
+    Status s;
+    if (last) {
+      request.history = tokens_;
+      s = model_.forward_sample(batch, *kv_, std::span<const SampleRequest>(&request, 1), picked);
+    } else {
+      // An earlier chunk's pick is thrown away: the greedy call brings back an id, not a logits row.
+      s = model_.forward_greedy(batch, *kv_, picked);
+    }
+    if (!s) {
+      tokens_.resize(tokens_.size() - part.size());
+      return s;
+    }
+    table_.n_tokens += static_cast<int>(part.size());
+    if (last) next = picked.at(0);
   }
   return Status::ok();
 }
@@ -71,19 +86,22 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const 
   GenerateResult r;
   r.prompt_tokens = static_cast<int>(prompt.size());
   r.prefilled_tokens = static_cast<int>(prompt.size() - common);
-  std::vector<float> logits;
+  // One draw per generated token, taken before its forward call, in the order sample() took
+  // them (the executor picks with it, on the device where it can).
+  Sampler sampler(o.sampling);
+  SampleRequest request{o.sampling, {}, 0.0};
+  int32_t next = 0;
   auto t0 = Clock::now();
-  if (Status s = prefill(prompt.subspan(common), std::max(1, o.prefill_chunk), logits); !s) {
+  request.u = sampler.draw();
+  if (Status s = prefill(prompt.subspan(common), std::max(1, o.prefill_chunk), request, next); !s) {
     truncate(static_cast<int>(common));  // leave the session usable
     return s;
   }
   r.prefill_seconds = since(t0);
 
-  Sampler sampler(o.sampling);
   const auto& eos = model_.config().eos_token_ids;
   t0 = Clock::now();
   for (int i = 0; i < o.max_new_tokens; ++i) {
-    const int32_t next = sampler.sample(logits, tokens_);
     r.tokens.push_back(next);
     if (o.stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
       r.stop = StopReason::kEos;
@@ -99,7 +117,8 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const 
       break;
     }
     const int32_t one[1] = {next};
-    if (Status s = prefill(one, 1, logits); !s) return s;
+    request.u = sampler.draw();
+    if (Status s = prefill(one, 1, request, next); !s) return s;
   }
   // The last sampled token is not in the cache yet; the next turn's prompt will carry it.
   r.decode_seconds = since(t0);

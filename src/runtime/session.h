@@ -48,7 +48,9 @@ class Session {
   int context() const { return context_; }
 
  private:
-  Status prefill(std::span<const int32_t> tokens, int chunk, std::vector<float>& last_logits);
+  // Runs `tokens` through in chunks and picks the next token from the last one's logits with
+  // `request` (its history is set here: the cached tokens, these included).
+  Status prefill(std::span<const int32_t> tokens, int chunk, SampleRequest request, int32_t& next);
   void truncate(int n_tokens);
 
   const Executor& model_;

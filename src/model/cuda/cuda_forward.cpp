@@ -1,5 +1,6 @@
 // Running a CudaModel: one forward call = one metadata copy, the layers' kernels (eagerly, or a
-// captured decode graph replayed), and the logits or greedy token ids copied back.
+// captured decode graph replayed), and the logits or the picked token ids (argmax or sampled on
+// the device) copied back.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -22,11 +23,18 @@ Status cuda_status(cudaError_t e, const char* what) {
 
 size_t align4(size_t n) { return (n + 3) & ~size_t(3); }  // int32 units, 16-byte sections
 
-// Where each metadata array sits in the one per-step buffer (int32 offsets).
+static_assert(sizeof(SampleRowParams) % 4 == 0 && sizeof(PrefillSeq) % 4 == 0);
+
+// Where each metadata array sits in the one per-step buffer (int32 offsets; sections 16-byte
+// aligned, so the doubles are too). When the step samples (n_sample = R rows), the rows'
+// parameters, draws, history offsets and penalized history ids follow; the history comes last so
+// that every other offset depends on (T, R, S, stride) alone, which a decode graph's key fixes:
+// the graph stays valid while the histories grow.
 struct MetaLayout {
   int T = 0, R = 0, S = 0, stride = 0;
   size_t tokens = 0, positions = 0, slots = 0, token_seq = 0, rows = 0, tables = 0, seqs = 0, total = 0;
-  MetaLayout(int t, int r, int s, int st) : T(t), R(r), S(s), stride(st) {
+  size_t params = 0, uniforms = 0, hist_offsets = 0, history = 0;
+  MetaLayout(int t, int r, int s, int st, int n_sample = 0, size_t n_hist = 0) : T(t), R(r), S(s), stride(st) {
     size_t o = 0;
     auto take = [&](size_t n) { const size_t at = o; o += align4(n); return at; };
     tokens = take(T);
@@ -36,6 +44,10 @@ struct MetaLayout {
     rows = take(R);
     tables = take(static_cast<size_t>(S) * stride);
     seqs = take(static_cast<size_t>(S) * sizeof(PrefillSeq) / 4);
+    params = take(static_cast<size_t>(n_sample) * sizeof(SampleRowParams) / 4);
+    uniforms = take(static_cast<size_t>(n_sample) * sizeof(double) / 4);
+    hist_offsets = take(n_sample > 0 ? n_sample + 1 : 0);
+    history = take(n_hist);
     total = o;
   }
 };
@@ -53,6 +65,15 @@ P attn_params(const ModelConfig& c, int block_size, int stride, int window) {
   p.softcap = c.attn_softcap;
   p.window = window;
   return p;
+}
+
+// The ids the penalty of `q` looks at: the last repeat_last_n of its history (all with -1), none
+// when it has no penalty.
+std::span<const int32_t> penalized(const SampleRequest& q) {
+  const SamplingParams& p = q.params;
+  if (p.repeat_penalty == 1.0f || p.repeat_last_n == 0) return {};
+  if (p.repeat_last_n < 0 || q.history.size() <= static_cast<size_t>(p.repeat_last_n)) return q.history;
+  return q.history.last(p.repeat_last_n);
 }
 
 }  // namespace
@@ -93,7 +114,7 @@ Status CudaModel::Impl::ensure_rows(const ModelConfig& c, int R) {
   return Status::ok();
 }
 
-Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) const {
+Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, std::span<const SampleRequest> sample) const {
   const ModelConfig& c = config_;
   Impl& st = *impl_;
   Stream& s = *st.stream;
@@ -126,12 +147,21 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) 
     decode_only = decode_only && sq.n_tokens == 1;
   }
   const int R = static_cast<int>(rows.size());
+  const bool sampling = pick == Pick::kSample;
+  if (sampling && static_cast<int>(sample.size()) != R)
+    return Status::invalid("forward_sample: {} sampling rows for {} logits rows", sample.size(), R);
+  size_t n_hist = 0;
+  for (const SampleRequest& q : sample) {
+    if (ops::sampling_uses_draw(q.params) && !(q.u >= 0.0 && q.u < 1.0))
+      return Status::invalid("forward_sample: the uniform draw must be in [0, 1), got {}", q.u);
+    n_hist += penalized(q).size();
+  }
   // A power-of-two stride so that a growing context reuses the same decode graph for long.
   const int stride = static_cast<int>(std::bit_ceil(static_cast<unsigned>(std::max(max_blocks, 8))));
   NB_TRY(st.ensure_tokens(c, T));
   NB_TRY(st.ensure_rows(c, R));
 
-  const MetaLayout ml(T, R, S, stride);
+  const MetaLayout ml(T, R, S, stride, sampling ? R : 0, sampling ? n_hist : 0);
   if (ml.total * 4 > st.meta.size()) {
     st.graphs.clear();
     NB_ASSIGN_OR_RETURN(st.meta, DeviceBuffer<uint8_t>::create(s, std::max<size_t>(ml.total * 4 * 2, 1 << 16)));
@@ -149,6 +179,22 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) 
     const BatchSeq& sq = batch.seqs[i];
     std::copy(sq.table->blocks.begin(), sq.table->blocks.end(), h + ml.tables + static_cast<size_t>(i) * stride);
     seqs[i] = PrefillSeq{sq.q_begin, sq.n_tokens, i};
+  }
+  if (sampling) {
+    auto* params = reinterpret_cast<SampleRowParams*>(h + ml.params);
+    auto* uniforms = reinterpret_cast<double*>(h + ml.uniforms);
+    int32_t* offsets = h + ml.hist_offsets;
+    int32_t at = 0;
+    for (int r = 0; r < R; ++r) {
+      const SamplingParams& p = sample[r].params;
+      params[r] = SampleRowParams{p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.repeat_last_n};
+      uniforms[r] = sample[r].u;
+      const auto ids = penalized(sample[r]);
+      offsets[r] = at;
+      std::copy(ids.begin(), ids.end(), h + ml.history + at);
+      at += static_cast<int32_t>(ids.size());
+    }
+    offsets[R] = at;
   }
   int32_t* d = reinterpret_cast<int32_t*>(st.meta.get());
   NB_TRY(cuda_status(cudaMemcpyAsync(d, h, ml.total * 4, cudaMemcpyHostToDevice, s.get()), "metadata copy"));
@@ -200,13 +246,20 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, bool greedy) 
     NB_TRY(gather_rows(st.hn.get(), d + ml.rows, R, hd, st.sel.get(), s));
     NB_TRY(st.blas->gemm(st.sel.get(), R, st.lm_head, c.vocab_size, hd, st.logits.get(), /*y_f32=*/true));
     if (c.final_softcap > 0) NB_TRY(softcap_f32(st.logits.get(), static_cast<int64_t>(R) * c.vocab_size, c.final_softcap, s));
-    if (greedy) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, st.next_dev.get(), s));
+    if (pick == Pick::kArgmax) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, st.next_dev.get(), s));
+    // Sampling is part of the step (and of its decode graph): its inputs are in the metadata
+    // refreshed before each replay. The history pointer is passed even when empty, since a
+    // graph keeps it for the later steps that have one.
+    if (sampling)
+      NB_TRY(sample_rows(st.logits.get(), R, c.vocab_size, reinterpret_cast<const SampleRowParams*>(d + ml.params),
+                         d + ml.history, d + ml.hist_offsets, reinterpret_cast<const double*>(d + ml.uniforms),
+                         st.next_dev.get(), s));
     return Status::ok();
   };
 
   if (decode_only && st.options.graphs) {
     // A graph bakes in every pointer it was captured with: the cache's storage among them.
-    auto& g = st.graphs[Impl::GraphKey{T * 2 + (greedy ? 1 : 0), stride, kv->k(0)}];
+    auto& g = st.graphs[Impl::GraphKey{T * 3 + static_cast<int>(pick), stride, kv->k(0)}];
     if (!g || (g->exec && g->scratch_generation != s.scratch_generation()))
       g = std::make_unique<DecodeGraph>();  // new, or its scratch was reallocated since
     if (g->exec) {
@@ -253,7 +306,7 @@ Status copy_back(CudaModel::Impl& st, const T* src, size_t n, std::vector<T>& ou
 Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
   logits.clear();
   if (batch.n_tokens() == 0) return Status::ok();
-  NB_TRY(run(batch, kv, /*greedy=*/false));
+  NB_TRY(run(batch, kv, Pick::kLogits));
   return copy_back(*impl_, impl_->logits.get(), static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size,
                            logits);
 }
@@ -261,8 +314,25 @@ Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<fl
 Status CudaModel::forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
   next.clear();
   if (batch.n_tokens() == 0) return Status::ok();
-  NB_TRY(run(batch, kv, /*greedy=*/true));
+  NB_TRY(run(batch, kv, Pick::kArgmax));
   return copy_back(*impl_, impl_->next_dev.get(), static_cast<size_t>(batch.n_logit_rows()), next);
+}
+
+Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
+                                 std::vector<int32_t>& tokens) const {
+  tokens.clear();
+  if (static_cast<int>(rows.size()) != batch.n_logit_rows())
+    return Status::invalid("forward_sample: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
+  if (batch.n_tokens() == 0) return Status::ok();
+  // Plain greedy rows everywhere: the argmax kernel (and the greedy decode graphs) suffice.
+  const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
+    return ops::sampling_uses_draw(q.params);
+  });
+  if (argmax)
+    NB_TRY(run(batch, kv, Pick::kArgmax));
+  else
+    NB_TRY(run(batch, kv, Pick::kSample, rows));
+  return copy_back(*impl_, impl_->next_dev.get(), rows.size(), tokens);
 }
 
 }  // namespace nibble::cuda

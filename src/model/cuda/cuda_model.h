@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ class CudaModel : public Executor {
   Result<std::unique_ptr<KvCache>> make_kv_cache(int n_tokens, int block_size = 16) const override;
   Status forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const override;
   Status forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const override;
+  // The logits stay on the device: the rows' parameters, penalty histories and draws go up with
+  // the step's metadata, sample_rows (argmax_rows when every row is plain greedy) picks, and only
+  // the ids come back. Decode steps sample inside their CUDA graph.
+  Status forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
+                        std::vector<int32_t>& tokens) const override;
 
   // Bytes one forward step reads for its weights (every linear layer once, the LM head once, the
   // norms): the numerator of the decode roofline, KV reads excluded.
@@ -48,7 +54,10 @@ class CudaModel : public Executor {
 
  private:
   CudaModel() = default;
-  Status run(const ForwardBatch& batch, KvCache& kv, bool greedy) const;
+  // What a step leaves on the device after the logits: nothing more, the argmax ids, or the
+  // sampled ids (next_dev).
+  enum class Pick { kLogits, kArgmax, kSample };
+  Status run(const ForwardBatch& batch, KvCache& kv, Pick pick, std::span<const SampleRequest> sample = {}) const;
 
   ModelConfig config_;
   std::unique_ptr<Impl> impl_;

@@ -76,7 +76,7 @@ struct CudaModel::Impl {
   int cap_tokens = 0;
   DeviceBuffer<uint16_t> x, y, hn, qkv, q, attn, gate_up, act, sel;
   DeviceBuffer<float> logits;      // [cap_tokens, vocab]
-  DeviceBuffer<int32_t> next_dev;  // greedy token per logits row
+  DeviceBuffer<int32_t> next_dev;  // the picked token per logits row (argmax or sampled)
   DeviceBuffer<uint16_t> w4_scratch;  // a dequantized weight for products above 32 rows
   // Per-step metadata on the device and its pinned host staging: one copy per step.
   DeviceBuffer<uint8_t> meta;
@@ -84,7 +84,7 @@ struct CudaModel::Impl {
   size_t meta_cap = 0;
   PinnedBuffer out_host;  // logits or token ids coming back
 
-  // (2 x tokens + greedy, block-table stride, KV storage): one graph per decode shape and cache.
+  // (3 x tokens + Pick, block-table stride, KV storage): one graph per decode shape and cache.
   using GraphKey = std::tuple<int, int, const void*>;
   std::map<GraphKey, std::unique_ptr<DecodeGraph>> graphs;
 

@@ -1,5 +1,5 @@
 // Token selection on the GPU over fp32 logits [rows, vocab]: greedy argmax, and the CPU sampler's
-// whole pipeline (src/runtime/sampler.cpp: repetition penalty, temperature, top-k, top-p, min-p,
+// whole pipeline (src/ops/cpu/sampling.cpp: repetition penalty, temperature, top-k, top-p, min-p,
 // then an inverse-CDF draw) with the uniform number supplied per row by the host.
 //
 // The contract with the CPU sampler: for the same logits, history and parameters, and u the
