@@ -112,7 +112,13 @@ Result<TurnResult> run_turn(const ModelBundle& b, Session& session, const std::v
                 o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}()};
   StopStreamer streamer(b.tokenizer, o.stop, echo);
   auto r = session.generate(prompt, g, [&](int32_t id) { return streamer.push(id); });
-  if (!r) return r.status();
+  if (!r) {
+    // What was generated before the error stays on the screen, and the error starts a line.
+    streamer.finish();
+    if (echo && !streamer.text().empty()) std::printf("\n");
+    std::fflush(stdout);
+    return r.status();
+  }
   streamer.finish();
   return TurnResult{std::move(*r), streamer.text()};
 }
@@ -191,7 +197,10 @@ int run(Options o) {
     if (!prompt) return report_error(prompt.status());
     auto turn = run_turn(*bundle, session, *prompt, o, /*echo=*/true);
     if (!turn) {
-      report_error(turn.status());
+      const int rc = report_error(turn.status());
+#ifdef NIBBLE_HAVE_CUDA
+      if (gpu && !gpu->lost().is_ok()) return rc;  // the GPU cannot run another turn
+#endif
       messages.erase(messages.end() - 1);  // keep the conversation usable
       continue;
     }

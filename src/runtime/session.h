@@ -40,7 +40,10 @@ class Session {
   explicit Session(const Executor& model, int context = 0);
 
   // Generates after `prompt`. `on_token` sees each new token and returns false to stop (stop
-  // strings are matched by the caller on the decoded text).
+  // strings are matched by the caller on the decoded text). On an error (a failed forward call:
+  // out of memory, a lost GPU) the Status comes back instead of a result; the tokens generated
+  // before it have already gone to `on_token`, and cached_tokens() keeps the prompt and all of
+  // them but the last (the one whose forward call failed).
   Result<GenerateResult> generate(std::span<const int32_t> prompt, const GenerateOptions& options,
                                   const std::function<bool(int32_t)>& on_token = {});
 

@@ -289,13 +289,14 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
 
 namespace {
 
-// Brings `n` values of `src` (the logits or the token ids) back into `out`
-// through the pinned buffer, waiting for the step to finish.
+// Brings `n` values of `src` (the logits or the token ids) back into `out` through the pinned
+// buffer, waiting for the step to finish: the point where a fault inside any of its kernels
+// shows. `out` is filled only when the whole step succeeded.
 template <typename T>
 Status copy_back(CudaModel::Impl& st, const T* src, size_t n, std::vector<T>& out) {
   NB_TRY(cuda_status(cudaMemcpyAsync(st.out_host.get(), src, n * sizeof(T), cudaMemcpyDeviceToHost, st.stream->get()),
                      "copy to the host"));
-  NB_TRY(st.stream->sync());
+  NB_TRY(st.stream->sync().with_context("the copy back: "));
   out.resize(n);
   std::memcpy(out.data(), st.out_host.get(), n * sizeof(T));
   return Status::ok();
@@ -303,24 +304,35 @@ Status copy_back(CudaModel::Impl& st, const T* src, size_t n, std::vector<T>& ou
 
 }  // namespace
 
+// Each entry point: a lost context answers at once, before anything is enqueued or copied; a
+// failure is classified by Stream::settle (sticky: the model is lost for good; otherwise only
+// this call failed and the next one starts clean).
 Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
   logits.clear();
+  Stream& s = *impl_->stream;
+  NB_TRY(s.lost());
   if (batch.n_tokens() == 0) return Status::ok();
-  NB_TRY(run(batch, kv, Pick::kLogits));
-  return copy_back(*impl_, impl_->logits.get(), static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size,
-                           logits);
+  Status st = run(batch, kv, Pick::kLogits);
+  if (st)
+    st = copy_back(*impl_, impl_->logits.get(), static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size, logits);
+  return s.settle(std::move(st), "forward");
 }
 
 Status CudaModel::forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
   next.clear();
+  Stream& s = *impl_->stream;
+  NB_TRY(s.lost());
   if (batch.n_tokens() == 0) return Status::ok();
-  NB_TRY(run(batch, kv, Pick::kArgmax));
-  return copy_back(*impl_, impl_->next_dev.get(), static_cast<size_t>(batch.n_logit_rows()), next);
+  Status st = run(batch, kv, Pick::kArgmax);
+  if (st) st = copy_back(*impl_, impl_->next_dev.get(), static_cast<size_t>(batch.n_logit_rows()), next);
+  return s.settle(std::move(st), "forward_greedy");
 }
 
 Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
                                  std::vector<int32_t>& tokens) const {
   tokens.clear();
+  Stream& s = *impl_->stream;
+  NB_TRY(s.lost());
   if (static_cast<int>(rows.size()) != batch.n_logit_rows())
     return Status::invalid("forward_sample: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
   if (batch.n_tokens() == 0) return Status::ok();
@@ -328,11 +340,11 @@ Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::sp
   const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
     return ops::sampling_uses_draw(q.params);
   });
-  if (argmax)
-    NB_TRY(run(batch, kv, Pick::kArgmax));
-  else
-    NB_TRY(run(batch, kv, Pick::kSample, rows));
-  return copy_back(*impl_, impl_->next_dev.get(), rows.size(), tokens);
+  Status st = argmax ? run(batch, kv, Pick::kArgmax) : run(batch, kv, Pick::kSample, rows);
+  if (st) st = copy_back(*impl_, impl_->next_dev.get(), rows.size(), tokens);
+  return s.settle(std::move(st), "forward_sample");
 }
+
+const Status& CudaModel::lost() const { return impl_->stream->lost(); }
 
 }  // namespace nibble::cuda

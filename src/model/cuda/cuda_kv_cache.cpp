@@ -2,7 +2,6 @@
 
 #include <cuda_runtime_api.h>
 
-
 namespace nibble::cuda {
 
 Result<std::unique_ptr<CudaKvCache>> CudaKvCache::create(int n_layers, int n_blocks, ops::KvLayout layout,
@@ -22,6 +21,10 @@ Result<std::unique_ptr<CudaKvCache>> CudaKvCache::create(int n_layers, int n_blo
 }
 
 void CudaKvCache::copy_block(int32_t from, int32_t to) {
+  if (!stream_->lost().is_ok()) {  // nothing runs on a dead context; the next forward says why
+    if (error_.is_ok()) error_ = stream_->lost();
+    return;
+  }
   const size_t block = per_layer_ / n_blocks_;
   for (int l = 0; l < 2 * n_layers_; ++l) {
     uint16_t* base = data_.get() + l * per_layer_;

@@ -162,8 +162,11 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
 Result<std::unique_ptr<KvCache>> CudaModel::make_kv_cache(int n_tokens, int block_size) const {
   ops::KvLayout layout{block_size, config_.n_kv_heads, config_.head_dim};
   const int n_blocks = (n_tokens + block_size - 1) / block_size;
-  NB_ASSIGN_OR_RETURN(auto kv, CudaKvCache::create(config_.n_layers, n_blocks, layout, *impl_->stream));
-  return std::unique_ptr<KvCache>(std::move(kv));
+  Stream& s = *impl_->stream;
+  NB_TRY(s.lost());
+  auto kv = CudaKvCache::create(config_.n_layers, n_blocks, layout, s);
+  if (!kv) return s.settle(kv.status(), "make_kv_cache");
+  return std::unique_ptr<KvCache>(std::move(kv).value());
 }
 
 size_t CudaModel::weight_stream_bytes() const {
@@ -186,6 +189,7 @@ std::string CudaModel::weight_format() const {
 
 Result<double> CudaModel::measure_copy_bandwidth(size_t bytes) const {
   Stream& s = *impl_->stream;
+  NB_TRY(s.lost());
   NB_ASSIGN_OR_RETURN(auto a, DeviceBuffer<uint8_t>::create(s, bytes));
   NB_ASSIGN_OR_RETURN(auto b, DeviceBuffer<uint8_t>::create(s, bytes));
   NB_TRY(s.memset(a.get(), 1, bytes));
@@ -202,7 +206,8 @@ Result<double> CudaModel::measure_copy_bandwidth(size_t bytes) const {
   cudaEventElapsedTime(&ms, e0, e1);
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
-  if (err != cudaSuccess) return Status::internal("copy bandwidth: {}", cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    return s.settle(Status::internal("copy bandwidth: {}", cudaGetErrorString(err)), "measure_copy_bandwidth");
   return 2.0 * bytes * kReps / (ms * 1e-3);
 }
 

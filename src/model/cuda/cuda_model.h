@@ -42,6 +42,11 @@ class CudaModel : public Executor {
   Status forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
                         std::vector<int32_t>& tokens) const override;
 
+  // Ok while the GPU is usable. After a sticky CUDA error (a fault inside a kernel, seen at the
+  // copy back of whichever call met it first), the error that every call of this model and of the
+  // KV caches it made returns at once: the context is gone and the process must restart.
+  const Status& lost() const;
+
   // Bytes one forward step reads for its weights (every linear layer once, the LM head once, the
   // norms): the numerator of the decode roofline, KV reads excluded.
   size_t weight_stream_bytes() const;

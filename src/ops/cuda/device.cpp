@@ -22,6 +22,29 @@ int device_count() {
   return n;
 }
 
+bool is_sticky_error(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorTensorMemoryLeak:
+    case cudaErrorECCUncorrectable:
+    case cudaErrorNvlinkUncorrectable:
+    case cudaErrorContained:
+    case cudaErrorExternalDevice:
+    case cudaErrorMpsClientTerminated:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Result<std::unique_ptr<DevicePool>> DevicePool::create(int device) {
   if (device >= device_count()) return Status::not_found("cuda: no device {} ({} present)", device, device_count());
   NB_TRY(check(cudaSetDevice(device), "cudaSetDevice"));
@@ -93,6 +116,23 @@ Status Stream::memset(void* dst, int value, size_t bytes) {
   return check(cudaMemsetAsync(dst, value, bytes, stream_), "memset");
 }
 Status Stream::sync() { return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+
+Status Stream::settle(Status failed, std::string_view call) {
+  if (!lost_.is_ok()) return lost_;
+  if (failed.is_ok()) return failed;
+  // A sticky error is returned by every call from the moment it happens, whichever call (or
+  // stream) met it first: one synchronize tells, whatever `failed` was. It also lets the work
+  // already queued finish before the caller reuses its buffers.
+  cudaError_t e = cudaStreamSynchronize(stream_);
+  const cudaError_t last = cudaGetLastError();  // clears the failed call's own error, if any
+  if (e == cudaSuccess) e = last;
+  if (!is_sticky_error(e)) return failed;
+  lost_ = Status::internal(
+      "{}: the CUDA context is lost after {} ({}), seen at \"{}\": the GPU cannot be used again by this process; "
+      "restart it",
+      call, cudaGetErrorString(e), cudaGetErrorName(e), failed.message());
+  return lost_;
+}
 
 Status Stream::scratch(size_t bytes, size_t n_counters, float** ws, int** counters) {
   if (bytes > ws_bytes_) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "core/status.h"
@@ -31,6 +32,13 @@ struct DeviceInfo {
 
 // Number of CUDA devices, 0 when there is none or no driver (never an error: callers skip).
 int device_count();
+
+// The errors after which this process's CUDA context cannot be used again (the runtime's docs:
+// "any further CUDA work will return the same error ... the process must be terminated and
+// relaunched"): a fault inside a kernel (illegal or misaligned address, illegal instruction, a
+// trap, a device-side assert), a kernel timeout, uncorrectable ECC or NVLink errors. Every other
+// error (a bad launch configuration, out of memory, an invalid argument) fails only its call.
+bool is_sticky_error(cudaError_t e);
 
 class DevicePool {
  public:
@@ -66,6 +74,17 @@ class Stream {
   Status memset(void* dst, int value, size_t bytes);
   Status sync();
 
+  // The first sticky error seen on this stream (is_sticky_error), as every later call on it
+  // returns it; ok while the device is usable. The model and its KV caches answer with it at
+  // once, so nothing runs on (or is copied back from) a dead context.
+  const Status& lost() const { return lost_; }
+  // After `failed` (a call's error, seen in `call`): waits for the work already queued and asks
+  // the context whether it survived. A sticky error (in this call or anywhere in the process
+  // since the last sync) marks the stream lost and returns a Status saying so; otherwise the
+  // pending non-sticky error is cleared (the next op's launch check would report it again) and
+  // `failed` comes back unchanged.
+  Status settle(Status failed, std::string_view call);
+
   // Scratch for split-K partial sums: at least `bytes` of fp32 workspace and `n_counters` int32
   // arrival counters that start (and are always left) at zero. Grows on demand; size it before a
   // graph capture by calling once with the largest problem.
@@ -82,6 +101,7 @@ class Stream {
   int* counters_ = nullptr;
   size_t n_counters_ = 0;
   uint64_t scratch_generation_ = 0;
+  Status lost_ = Status::ok();
 };
 
 // An owned device allocation of `count` T from the pool, freed on the stream it was made on.
