@@ -47,6 +47,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
+#include "gemv_shapes.h"
 #include "ops/cuda/gemv_w4.h"
 #include "quant/nf4.h"
 
@@ -72,20 +73,8 @@ namespace {
     }                                                                                    \
   } while (0)
 
-struct Shape {
-  const char* name;
-  int64_t n, k;
-};
-const Shape kShapes[] = {
-    {"llama70b.qkv", 8192 + 2 * 1024, 8192},  {"llama70b.o", 8192, 8192},
-    {"llama70b.gate_up", 2 * 28672, 8192},    {"llama70b.down", 8192, 28672},
-    {"qwen3-32b.qkv", 8192 + 2 * 1024, 5120}, {"qwen3-32b.o", 5120, 8192},
-    {"qwen3-32b.gate_up", 2 * 25600, 5120},   {"qwen3-32b.down", 5120, 25600},
-    {"gemma3-27b.qkv", 4096 + 2 * 2048, 5376}, {"gemma3-27b.o", 5376, 4096},
-    {"gemma3-27b.gate_up", 2 * 21504, 5376},  {"gemma3-27b.down", 5376, 21504},
-    {"llama8b.qkv", 4096 + 2 * 1024, 4096},   {"llama8b.gate_up", 2 * 14336, 4096},
-    {"llama8b.down", 4096, 14336},
-};
+using Shape = GemvShape;
+constexpr const auto& kShapes = kGemvShapes;
 
 uint64_t g_rng = 0x9E3779B97F4A7C15ull;
 uint64_t next_rand() {

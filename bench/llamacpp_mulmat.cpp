@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "gemv_shapes.h"
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "ggml-cpu.h"
@@ -51,16 +52,6 @@ namespace {
 struct Shape {
   std::string name;
   int64_t n, k;  // weight [n, k]: n outputs, k inputs
-};
-const Shape kShapes[] = {
-    {"llama70b.qkv", 8192 + 2 * 1024, 8192},   {"llama70b.o", 8192, 8192},
-    {"llama70b.gate_up", 2 * 28672, 8192},     {"llama70b.down", 8192, 28672},
-    {"qwen3-32b.qkv", 8192 + 2 * 1024, 5120},  {"qwen3-32b.o", 5120, 8192},
-    {"qwen3-32b.gate_up", 2 * 25600, 5120},    {"qwen3-32b.down", 5120, 25600},
-    {"gemma3-27b.qkv", 4096 + 2 * 2048, 5376}, {"gemma3-27b.o", 5376, 4096},
-    {"gemma3-27b.gate_up", 2 * 21504, 5376},   {"gemma3-27b.down", 5376, 21504},
-    {"llama8b.qkv", 4096 + 2 * 1024, 4096},    {"llama8b.gate_up", 2 * 14336, 4096},
-    {"llama8b.down", 4096, 14336},
 };
 
 struct Options {
@@ -357,7 +348,7 @@ int main(int argc, char** argv) {
               ggml_backend_name(be), device.c_str());
 
   std::vector<Shape> shapes;
-  for (const Shape& s : kShapes) shapes.push_back(s);
+  for (const GemvShape& s : kGemvShapes) shapes.push_back({s.name, s.n, s.k});
   for (const Shape& s : o.extra) shapes.push_back(s);
   if (!o.only.empty()) {
     std::vector<Shape> keep;
