@@ -221,22 +221,6 @@ TEST(CudaGemvW4, EveryConfiguration) {
     for (Kind kind : {Kind::kNf4Dq, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv(st, kind, 300, 2048, {1, 8, 13, 32}, c);
 }
 
-// The streaming configurations (gemv_w4_stream.cuh) on the shapes EveryConfiguration misses: row
-// tiles a warp covers whole (written directly; K = 64 or 128 is one or two units a tile), a single
-// tile (fewer chunks than warps), and tiles cut between warps with N % 16 != 0.
-TEST(CudaGemvW4, StreamShapes) {
-  REQUIRE_GPU();
-  for (int c = 0; c < gemv_config_count(); ++c) {
-    if (gemv_config_name(c).find("_stream") == std::string::npos) continue;
-    for (Kind kind : kAllKinds) {
-      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
-      const int64_t k_short = int4 ? 128 : 64, k_long = int4 ? 4224 : 4160;
-      for (auto [n, k] : {std::pair<int64_t, int64_t>{1, k_short}, {4097, k_short}, {17, k_long}, {4097, k_long}})
-        check_gemv(st, kind, n, k, {1, 3, 8, 13, 17, 32}, c);
-    }
-  }
-}
-
 TEST(CudaGemvW4, TypedFailures) {
   REQUIRE_GPU();
   const Quantized q = make_quantized(Kind::kNf4, 16, 64);

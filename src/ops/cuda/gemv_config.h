@@ -20,8 +20,6 @@ struct GemvConfig {
                // 16-entry codebook) instead of by the shared-memory table: moves work off the L1/shared pipe
   int kw = 1;  // warps per row-tile group that split the block's K range (reduced in shared memory):
                // the small layers' split-K without global partials, fences and counters
-  int stream = 0;  // 1: the persistent streaming kernel (gemv_w4_stream.cuh): one wave, each warp one
-                   // contiguous run of chunks; uses nt, warps, ahead (the other fields do not apply)
 };
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
@@ -76,12 +74,6 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     {2, 8, 1, 2, 1, 1, 0, 0, 0, 4}, // 44 M <= 16: 2 row tiles x 4 K ranges
     {2, 4, 1, 2, 1, 1, 0, 0, 0, 2}, // 45 M <= 16: 2 row tiles x 2 K ranges
     {2, 4, 1, 2, 1, 1, 0, 0, 0, 4}, // 46 M <= 16: 1 row tile x 4 K ranges
-    // persistent streaming grid (gemv_w4_stream.cuh, docs/kernels.md): nt, warps, ahead apply
-    {1, 4, 1, 3, 1, 1, 0, 0, 0, 1, 1}, // 47 M <= 8
-    {1, 8, 1, 2, 1, 1, 0, 0, 0, 1, 1}, // 48 M <= 8
-    {1, 4, 1, 2, 1, 1, 0, 0, 0, 1, 1}, // 49 M <= 8
-    {2, 4, 1, 2, 1, 1, 0, 0, 0, 1, 1}, // 50 M <= 16
-    {4, 4, 1, 2, 1, 1, 0, 0, 0, 1, 1}, // 51 M <= 32
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 

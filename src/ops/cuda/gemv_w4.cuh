@@ -619,22 +619,12 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   if (tid == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
 }
 
-}  // namespace nibble::cuda
-
-#include "ops/cuda/gemv_w4_stream.cuh"  // the persistent streaming variant (configurations with `stream`)
-
-namespace nibble::cuda {
-
 // ---- host side: the table of instantiations and the launch -------------------------------
 
 template <class F, int I>
 constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
-  if constexpr (c.stream != 0) {
-    return &gemv_w4_stream_kernel<F, c.nt, c.warps, c.ahead>;
-  } else {
-    return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
-  }
+  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
 }
 template <class F, size_t... I>
 constexpr auto gemv_kernel_table(std::index_sequence<I...>) {
@@ -701,7 +691,6 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
     if (per_sm == 0) return Status::unsupported("{}: configuration {} cannot run on this device", F::kName, config);
     occ.store(per_sm, std::memory_order_relaxed);
   }
-  if (c.stream != 0) return gemv_w4_stream_launch<F>(kernel, c, per_sm, p, s);
   // Split K across blocks only when the row tiles alone leave the GPU short of one full wave, and
   // keep at least 8 units (two groups) per split. (Choosing the split count to fill the last wave
   // instead was measured worse: it split the gate_up layers, which already ran as one wave, 4-10

@@ -285,9 +285,9 @@ bool gemv_config_fits(int config, int m) {
 }
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
-  return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
+  return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
-                     c.kw > 1 ? fmt::format("_kw{}", c.kw) : "", c.stream ? "_stream" : "");
+                     c.kw > 1 ? fmt::format("_kw{}", c.kw) : "");
 }
 int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t /*n*/, int64_t /*k*/) {
   // NIBBLE_GEMV_CONFIG=i forces table entry i wherever it serves M (tuning the engine end to end
