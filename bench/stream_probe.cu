@@ -120,52 +120,43 @@ __global__ void __launch_bounds__(256, 4) staged_kernel(const uint4* __restrict_
   if (acc == 0x12345678u || facc[0] + facc[1] + facc[2] + facc[3] == 1.2345f) out[0] = acc;
 }
 
+// Median of 7 timed launches after one warm-up, as GB/s of `bytes` moved.
+template <class Launch>
+double median_rate(Launch launch, double bytes) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  launch();  // warm-up
+  std::vector<float> ms;
+  for (int rep = 0; rep < 7; ++rep) {
+    cudaEventRecord(a);
+    launch();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float t = 0;
+    cudaEventElapsedTime(&t, a, b);
+    ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  return bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
+}
+
 template <int D, int STAGE>
 double run_staged(const uint4* buf, size_t bytes, int sms, const uint4* xs, const uint16_t* scales, unsigned* out) {
   const int warps_per_sm = 32, grid = sms * warps_per_sm / 8;
   const long n_warps = static_cast<long>(sms) * warps_per_sm;
   const long units_per_warp = static_cast<long>(bytes / 512 / n_warps) / D * D;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  staged_kernel<D, STAGE><<<grid, 256>>>(buf, units_per_warp, xs, scales, out);
-  std::vector<float> ms;
-  for (int rep = 0; rep < 7; ++rep) {
-    cudaEventRecord(a);
-    staged_kernel<D, STAGE><<<grid, 256>>>(buf, units_per_warp, xs, scales, out);
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  return static_cast<double>(units_per_warp) * n_warps * 512 / (ms[ms.size() / 2] * 1e-3) / 1e9;
+  return median_rate([&] { staged_kernel<D, STAGE><<<grid, 256>>>(buf, units_per_warp, xs, scales, out); },
+                     static_cast<double>(units_per_warp) * n_warps * 512);
 }
 
 template <int D>
 double run(const uint4* buf, size_t bytes, int sms, int warps_per_sm, unsigned* out) {
-  const int threads = 256, blocks_per_sm = warps_per_sm / 8;
   const long n_warps = static_cast<long>(sms) * warps_per_sm;
   const long units_per_warp = static_cast<long>(bytes / 512 / n_warps) / D * D;
-  const int grid = sms * blocks_per_sm;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  stream_kernel<D><<<grid, threads>>>(buf, units_per_warp, out);  // warm-up
-  std::vector<float> ms;
-  for (int rep = 0; rep < 7; ++rep) {
-    cudaEventRecord(a);
-    stream_kernel<D><<<grid, threads>>>(buf, units_per_warp, out);
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  const double moved = static_cast<double>(units_per_warp) * n_warps * 512;
-  return moved / (ms[ms.size() / 2] * 1e-3) / 1e9;
+  const int grid = sms * (warps_per_sm / 8);
+  return median_rate([&] { stream_kernel<D><<<grid, 256>>>(buf, units_per_warp, out); },
+                     static_cast<double>(units_per_warp) * n_warps * 512);
 }
 
 int main() {
