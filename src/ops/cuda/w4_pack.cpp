@@ -289,7 +289,7 @@ std::string gemv_config_name(int config) {
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
                      c.kw > 1 ? fmt::format("_kw{}", c.kw) : "");
 }
-int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t /*n*/, int64_t /*k*/) {
+int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k) {
   // NIBBLE_GEMV_CONFIG=i forces table entry i wherever it serves M (tuning the engine end to end
   // without a rebuild); other M keep their defaults.
   static const int forced = [] {
@@ -298,6 +298,12 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t /*n*/, i
   }();
   if (forced >= 0 && gemv_config_fits(forced, m)) return forced;
   const int slot = gemv_nt_for(m) / 2, fi = static_cast<int>(f);
+  // INT4 and MXFP4 at one row on sm_90, every layer but the wide gate|up ones (N >= 3K): entry 5
+  // (4 warps, weights 3 and activations 2 units ahead, no K split in the block). In the session-3
+  // sweep it was the best single choice for those shapes (INT4 geomean 0.526 -> 0.564, MXFP4
+  // 0.515 -> 0.542; bench/results/gemv_NVIDIA-H200_2026-11-21_s3.json); docs/kernels.md has the
+  // re-measurement.
+  if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k) return 5;
   return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
 }
 int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k) {
