@@ -70,6 +70,14 @@ struct AttnSeq {
   const int32_t* block_table = nullptr;  // [ceil(context / block_size)]
 };
 
+// One query row of a batch and the sequence it belongs to: with a head, the unit of work of the
+// CPU attention kernels, listed flat so that threads balance long and short sequences.
+struct AttnRow {
+  const AttnSeq* seq;
+  int t;  // the row in the batch
+};
+std::vector<AttnRow> attention_rows(std::span<const AttnSeq> seqs);
+
 struct AttnParams {
   int n_heads = 0;     // query heads; n_heads / n_kv_heads queries share a kv head (GQA)
   float scale = 1.0f;  // applied to q.k

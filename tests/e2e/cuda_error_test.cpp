@@ -23,6 +23,7 @@ TEST(CudaErrors, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIB
 #include <string>
 #include <vector>
 
+#include "cuda_test_skip.h"
 #include "golden_util.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
@@ -31,9 +32,6 @@ TEST(CudaErrors, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIB
 
 namespace nibble::cuda {
 namespace {
-
-#define SKIP_WITHOUT_GPU() \
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device here: the GPU backend tests run on the GPU machine"
 
 const std::vector<int32_t> kPrompt = {1, 5, 9, 14, 2, 7};
 

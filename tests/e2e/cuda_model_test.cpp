@@ -13,6 +13,7 @@ TEST(CudaModel, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBB
 #include <cmath>
 #include <filesystem>
 
+#include "cuda_test_skip.h"
 #include "golden_util.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
@@ -24,9 +25,6 @@ namespace nibble::cuda {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define SKIP_WITHOUT_GPU() \
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device here: the GPU backend tests run on the GPU machine"
 
 using Golden = test::GoldenSeq;
 using test::read_goldens;

@@ -20,6 +20,7 @@ TEST(CudaModelSampling, Skipped) { GTEST_SKIP() << "built without the CUDA backe
 #include <filesystem>
 #include <numeric>
 
+#include "cuda_test_skip.h"
 #include "golden_util.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
@@ -109,7 +110,7 @@ bool near_tie(const SamplingParams& p, std::span<const float> logits, std::span<
 class CudaModelSampling : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CudaModelSampling, SamplingFollowsTheCpuAndTheHostSampler) {
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device here: the GPU backend tests run on the GPU machine";
+  SKIP_WITHOUT_GPU();
   auto cpu = Model::load(GetParam());
   ASSERT_TRUE(cpu.is_ok()) << cpu.status().message();
   auto gpu = CudaModel::create(**cpu);
@@ -194,7 +195,7 @@ TEST_P(CudaModelSampling, SamplingFollowsTheCpuAndTheHostSampler) {
 // A seeded Session on the GPU (sampling inside the decode graphs) runs end to end, and two runs
 // with the same seed give the same tokens (the device picks deterministically from u).
 TEST_P(CudaModelSampling, SeededSessionIsReproducible) {
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device here: the GPU backend tests run on the GPU machine";
+  SKIP_WITHOUT_GPU();
   auto cpu = Model::load(GetParam());
   ASSERT_TRUE(cpu.is_ok()) << cpu.status().message();
   auto gpu = CudaModel::create(**cpu);

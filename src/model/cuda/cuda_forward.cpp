@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <type_traits>
 
 #include "model/cuda/cuda_kv_cache.h"
 #include "model/cuda/cuda_model_impl.h"
@@ -65,15 +66,6 @@ P attn_params(const ModelConfig& c, int block_size, int stride, int window) {
   p.softcap = c.attn_softcap;
   p.window = window;
   return p;
-}
-
-// The ids the penalty of `q` looks at: the last repeat_last_n of its history (all with -1), none
-// when it has no penalty.
-std::span<const int32_t> penalized(const SampleRequest& q) {
-  const SamplingParams& p = q.params;
-  if (p.repeat_penalty == 1.0f || p.repeat_last_n == 0) return {};
-  if (p.repeat_last_n < 0 || q.history.size() <= static_cast<size_t>(p.repeat_last_n)) return q.history;
-  return q.history.last(p.repeat_last_n);
 }
 
 }  // namespace
@@ -147,14 +139,12 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
     decode_only = decode_only && sq.n_tokens == 1;
   }
   const int R = static_cast<int>(rows.size());
-  const bool sampling = pick == Pick::kSample;
-  if (sampling && static_cast<int>(sample.size()) != R)
-    return Status::invalid("forward_sample: {} sampling rows for {} logits rows", sample.size(), R);
+  const bool sampling = pick == Pick::kSample;  // forward_sample checked sample.size() == R
   size_t n_hist = 0;
   for (const SampleRequest& q : sample) {
     if (ops::sampling_uses_draw(q.params) && !(q.u >= 0.0 && q.u < 1.0))
       return Status::invalid("forward_sample: the uniform draw must be in [0, 1), got {}", q.u);
-    n_hist += penalized(q).size();
+    n_hist += ops::penalized_ids(q.params, q.history).size();
   }
   // A power-of-two stride so that a growing context reuses the same decode graph for long.
   const int stride = static_cast<int>(std::bit_ceil(static_cast<unsigned>(std::max(max_blocks, 8))));
@@ -189,7 +179,7 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
       const SamplingParams& p = sample[r].params;
       params[r] = SampleRowParams{p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty, p.repeat_last_n};
       uniforms[r] = sample[r].u;
-      const auto ids = penalized(sample[r]);
+      const auto ids = ops::penalized_ids(sample[r].params, sample[r].history);
       offsets[r] = at;
       std::copy(ids.begin(), ids.end(), h + ml.history + at);
       at += static_cast<int32_t>(ids.size());
@@ -307,42 +297,44 @@ Status copy_back(CudaModel::Impl& st, const T* src, size_t n, std::vector<T>& ou
 // Each entry point: a lost context answers at once, before anything is enqueued or copied; a
 // failure is classified by Stream::settle (sticky: the model is lost for good; otherwise only
 // this call failed and the next one starts clean).
-Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
-  logits.clear();
+template <typename T>
+Status CudaModel::run_and_copy(const char* call, const ForwardBatch& batch, KvCache& kv, Pick pick,
+                               std::span<const SampleRequest> sample, std::vector<T>& out) const {
+  out.clear();
   Stream& s = *impl_->stream;
   NB_TRY(s.lost());
   if (batch.n_tokens() == 0) return Status::ok();
-  Status st = run(batch, kv, Pick::kLogits);
-  if (st)
-    st = copy_back(*impl_, impl_->logits.get(), static_cast<size_t>(batch.n_logit_rows()) * config_.vocab_size, logits);
-  return s.settle(std::move(st), "forward");
+  Status st = run(batch, kv, pick, sample);
+  if (st) {
+    const size_t rows = static_cast<size_t>(batch.n_logit_rows());
+    if constexpr (std::is_same_v<T, float>)
+      st = copy_back(*impl_, impl_->logits.get(), rows * config_.vocab_size, out);
+    else
+      st = copy_back(*impl_, impl_->next_dev.get(), rows, out);
+  }
+  return s.settle(std::move(st), call);
+}
+
+Status CudaModel::forward(const ForwardBatch& batch, KvCache& kv, std::vector<float>& logits) const {
+  return run_and_copy("forward", batch, kv, Pick::kLogits, {}, logits);
 }
 
 Status CudaModel::forward_greedy(const ForwardBatch& batch, KvCache& kv, std::vector<int32_t>& next) const {
-  next.clear();
-  Stream& s = *impl_->stream;
-  NB_TRY(s.lost());
-  if (batch.n_tokens() == 0) return Status::ok();
-  Status st = run(batch, kv, Pick::kArgmax);
-  if (st) st = copy_back(*impl_, impl_->next_dev.get(), static_cast<size_t>(batch.n_logit_rows()), next);
-  return s.settle(std::move(st), "forward_greedy");
+  return run_and_copy("forward_greedy", batch, kv, Pick::kArgmax, {}, next);
 }
 
 Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
                                  std::vector<int32_t>& tokens) const {
   tokens.clear();
-  Stream& s = *impl_->stream;
-  NB_TRY(s.lost());
+  NB_TRY(impl_->stream->lost());
   if (static_cast<int>(rows.size()) != batch.n_logit_rows())
     return Status::invalid("forward_sample: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
-  if (batch.n_tokens() == 0) return Status::ok();
   // Plain greedy rows everywhere: the argmax kernel (and the greedy decode graphs) suffice.
   const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
     return ops::sampling_uses_draw(q.params);
   });
-  Status st = argmax ? run(batch, kv, Pick::kArgmax) : run(batch, kv, Pick::kSample, rows);
-  if (st) st = copy_back(*impl_, impl_->next_dev.get(), rows.size(), tokens);
-  return s.settle(std::move(st), "forward_sample");
+  return argmax ? run_and_copy("forward_sample", batch, kv, Pick::kArgmax, {}, tokens)
+                : run_and_copy("forward_sample", batch, kv, Pick::kSample, rows, tokens);
 }
 
 const Status& CudaModel::lost() const { return impl_->stream->lost(); }

@@ -63,6 +63,11 @@ class CudaModel : public Executor {
   // sampled ids (next_dev).
   enum class Pick { kLogits, kArgmax, kSample };
   Status run(const ForwardBatch& batch, KvCache& kv, Pick pick, std::span<const SampleRequest> sample = {}) const;
+  // An entry point's whole call: a lost context answers at once; run(), then the logits (kLogits)
+  // or the ids copied back into `out`; a failure classified by Stream::settle under `call`.
+  template <typename T>
+  Status run_and_copy(const char* call, const ForwardBatch& batch, KvCache& kv, Pick pick,
+                      std::span<const SampleRequest> sample, std::vector<T>& out) const;
 
   ModelConfig config_;
   std::unique_ptr<Impl> impl_;

@@ -18,6 +18,13 @@ void kv_write(const float* k, const float* v, const int32_t* slots, int n_tokens
   }
 }
 
+std::vector<AttnRow> attention_rows(std::span<const AttnSeq> seqs) {
+  std::vector<AttnRow> rows;
+  for (const auto& s : seqs)
+    for (int i = 0; i < s.n_q; ++i) rows.push_back({&s, s.q_begin + i});
+  return rows;
+}
+
 void paged_attention(const float* q, const int32_t* positions, std::span<const AttnSeq> seqs,
                      const float* k_cache, const float* v_cache, const KvLayout& layout,
                      const AttnParams& p, float* out) {
@@ -27,14 +34,8 @@ void paged_attention(const float* q, const int32_t* positions, std::span<const A
   const int bs = layout.block_size;
   const int64_t token_stride = static_cast<int64_t>(n_kv) * hd;  // one cached position
 
-  // Work items: (sequence, query row, head), flattened so threads balance long and short seqs.
-  struct Item {
-    const AttnSeq* seq;
-    int t;
-  };
-  std::vector<Item> items;
-  for (const auto& s : seqs)
-    for (int i = 0; i < s.n_q; ++i) items.push_back({&s, s.q_begin + i});
+  // Work items: (query row, head).
+  const std::vector<AttnRow> items = attention_rows(seqs);
   const int64_t n_items = static_cast<int64_t>(items.size()) * p.n_heads;
 
 #pragma omp parallel
@@ -43,7 +44,7 @@ void paged_attention(const float* q, const int32_t* positions, std::span<const A
     std::vector<float> acc(hd);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t it = 0; it < n_items; ++it) {
-      const Item& item = items[it / p.n_heads];
+      const AttnRow& item = items[it / p.n_heads];
       const int h = static_cast<int>(it % p.n_heads);
       const int kvh = h / group;
       const int pos = positions[item.t];

@@ -175,13 +175,7 @@ void paged_attention(const float* q, const int32_t* positions, std::span<const A
   // With a softcap ggml divides the scale by it first, then s = cap * tanhf(s * scale).
   const float scale = p.softcap > 0 ? p.scale / p.softcap : p.scale;
 
-  struct Item {
-    const AttnSeq* seq;
-    int t;
-  };
-  std::vector<Item> items;
-  for (const auto& s : seqs)
-    for (int i = 0; i < s.n_q; ++i) items.push_back({&s, s.q_begin + i});
+  const std::vector<AttnRow> items = attention_rows(seqs);
   const int64_t n_items = static_cast<int64_t>(items.size()) * p.n_heads;
 
 #pragma omp parallel
@@ -189,7 +183,7 @@ void paged_attention(const float* q, const int32_t* positions, std::span<const A
     std::vector<float> q16(hd), acc(hd);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t it = 0; it < n_items; ++it) {
-      const Item& item = items[it / p.n_heads];
+      const AttnRow& item = items[it / p.n_heads];
       const int h = static_cast<int>(it % p.n_heads);
       const int kvh = h / group;
       const int pos = positions[item.t];

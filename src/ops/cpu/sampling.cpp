@@ -12,23 +12,28 @@ namespace {
 // The penalty divides positive logits and multiplies negative ones, so that either way the
 // token becomes less likely (transformers' RepetitionPenaltyLogitsProcessor, llama.cpp's
 // repeat penalty); each distinct token is penalised once.
-void apply_penalty(std::vector<double>& l, std::span<const int32_t> history, float penalty, int last_n) {
-  if (penalty == 1.0f || history.empty() || last_n == 0) return;
-  const size_t n = last_n < 0 ? history.size() : std::min<size_t>(history.size(), last_n);
-  std::unordered_set<int32_t> seen(history.end() - n, history.end());
+void apply_penalty(std::vector<double>& l, const SamplingParams& p, std::span<const int32_t> history) {
+  const std::span<const int32_t> ids = penalized_ids(p, history);
+  std::unordered_set<int32_t> seen(ids.begin(), ids.end());
   for (int32_t t : seen) {
     if (t < 0 || static_cast<size_t>(t) >= l.size()) continue;
-    l[t] = l[t] > 0 ? l[t] / penalty : l[t] * penalty;
+    l[t] = l[t] > 0 ? l[t] / p.repeat_penalty : l[t] * p.repeat_penalty;
   }
 }
 
 }  // namespace
 
+std::span<const int32_t> penalized_ids(const SamplingParams& p, std::span<const int32_t> history) {
+  if (p.repeat_penalty == 1.0f || p.repeat_last_n == 0) return {};
+  if (p.repeat_last_n < 0 || history.size() <= static_cast<size_t>(p.repeat_last_n)) return history;
+  return history.last(static_cast<size_t>(p.repeat_last_n));
+}
+
 std::vector<double> sampling_distribution(const SamplingParams& p, std::span<const float> logits,
                                           std::span<const int32_t> history) {
   const size_t n = logits.size();
   std::vector<double> l(logits.begin(), logits.end());
-  apply_penalty(l, history, p.repeat_penalty, p.repeat_last_n);
+  apply_penalty(l, p, history);
   std::vector<double> prob(n, 0.0);
   if (p.temperature <= 0.0f) {
     prob[std::max_element(l.begin(), l.end()) - l.begin()] = 1.0;

@@ -28,6 +28,10 @@ namespace ops {
 // does (it always has: the one-hot distribution is drawn from), so seeded outputs stay as they were.
 inline bool sampling_uses_draw(const SamplingParams& p) { return !(p.temperature <= 0.0f && p.repeat_penalty == 1.0f); }
 
+// The part of `history` the repetition penalty of `p` looks at: its last repeat_last_n ids (all
+// of them with -1), none when `p` has no penalty.
+std::span<const int32_t> penalized_ids(const SamplingParams& p, std::span<const int32_t> history);
+
 // The probabilities the draw uses after every step but the draw itself (greedy: one-hot).
 // Zero for the tokens the filters removed. `history`: the sequence so far (prompt and
 // generated), for the repetition penalty.
