@@ -3,7 +3,7 @@
 # greedy vs the CPU, OOM), and the end-to-end benchmark with its transformers+bitsandbytes anchor
 # measured in the same run. Prints a short table last.
 #
-#   tools/run_gpu_checks.sh pack          here: build nibble, test_e2e and nibble_cuda_ops_test
+#   tools/run_gpu_checks.sh pack          here: build nibble, test_e2e, nibble_cuda_ops_test and nibble_gemv_bench
 #                                         (sm_90a;sm_80) and pack them with the shared libraries
 #                                         the GPU machine lacks into .whl/gpu (git-ignored); the
 #                                         device call carries ".whl"
@@ -17,9 +17,9 @@ ROOT=$PWD
 PKG=.whl/gpu
 
 if [[ "${1:-}" == "pack" ]]; then
-  cmake --build build --target nibble test_e2e nibble_cuda_ops_test -j"${JOBS:-2}" >/dev/null || exit 1
+  cmake --build build --target nibble test_e2e nibble_cuda_ops_test nibble_gemv_bench -j"${JOBS:-2}" >/dev/null || exit 1
   rm -rf "$PKG" /tmp/nibble_gpu_pkg && mkdir -p "$PKG" /tmp/nibble_gpu_pkg/bin /tmp/nibble_gpu_pkg/lib
-  cp build/bin/nibble build/tests/test_e2e build/bin/nibble_cuda_ops_test /tmp/nibble_gpu_pkg/bin/
+  cp build/bin/nibble build/tests/test_e2e build/bin/nibble_cuda_ops_test build/bin/nibble_gemv_bench /tmp/nibble_gpu_pkg/bin/
   strip --strip-debug /tmp/nibble_gpu_pkg/bin/*
   for lib in $(ldd build/bin/nibble build/tests/test_e2e | awk '/=>/ {print $3}' | sort -u |
                grep -E 'libfmt|libgomp|libpcre2|libicu|libcudart'); do

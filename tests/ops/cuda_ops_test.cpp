@@ -221,6 +221,23 @@ TEST(CudaGemvW4, EveryConfiguration) {
     for (Kind kind : {Kind::kNf4Dq, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv(st, kind, 300, 2048, {1, 8, 13, 32}, c);
 }
 
+// The run configurations (gemv_w4_run.cuh) on the shapes EveryConfiguration misses: a weight with
+// fewer 4-unit groups than the wave has warps (one tile; one group a tile), tiles cut between
+// warps with N % 16 != 0, runs covering several whole tiles, and K % 256 != 0 (the v4 kernel
+// takes over).
+TEST(CudaGemvW4, RunShapes) {
+  REQUIRE_GPU();
+  for (int c = 0; c < gemv_config_count(); ++c) {
+    if (gemv_config_name(c).find("_run") == std::string::npos) continue;
+    for (Kind kind : kAllKinds) {
+      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
+      for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 256}, {4097, 256}, {17, 4352}, {4097, 4352}, {20000, 512},
+                          {33, int4 ? 384 : 192}})
+        check_gemv(st, kind, n, k, {1, 3, 8}, c);
+    }
+  }
+}
+
 TEST(CudaGemvW4, TypedFailures) {
   REQUIRE_GPU();
   const Quantized q = make_quantized(Kind::kNf4, 16, 64);

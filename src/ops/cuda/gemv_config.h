@@ -20,6 +20,8 @@ struct GemvConfig {
                // 16-entry codebook) instead of by the shared-memory table: moves work off the L1/shared pipe
   int kw = 1;  // warps per row-tile group that split the block's K range (reduced in shared memory):
                // the small layers' split-K without global partials, fences and counters
+  int run = 0;  // > 0: the persistent run kernel (gemv_w4_run.cuh, M <= 8, K % 256 == 0) with this
+                // many warps resident per SM; it uses nt, warps, ahead (1..7) and xahead only
 };
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
@@ -74,6 +76,9 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     {2, 8, 1, 2, 1, 1, 0, 0, 0, 4}, // 44 M <= 16: 2 row tiles x 4 K ranges
     {2, 4, 1, 2, 1, 1, 0, 0, 0, 2}, // 45 M <= 16: 2 row tiles x 2 K ranges
     {2, 4, 1, 2, 1, 1, 0, 0, 0, 4}, // 46 M <= 16: 1 row tile x 4 K ranges
+    // Session 4: the persistent run kernel, one wave of `run` warps per SM (bench/skeleton_probe.cu)
+    {1, 8, 1, 4, 2, 1, 0, 0, 0, 1, 16}, // 47 M <= 8: 16 warps per SM, weights 4 units ahead (the probe's best skeleton)
+    {1, 8, 1, 4, 3, 1, 0, 0, 0, 1, 16}, // 48 M <= 8: activations 3 units ahead
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 

@@ -619,12 +619,23 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   if (tid == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
 }
 
+}  // namespace nibble::cuda
+
+#include "ops/cuda/gemv_w4_run.cuh"  // the persistent run variant (configurations with `run`)
+
+namespace nibble::cuda {
+
 // ---- host side: the table of instantiations and the launch -------------------------------
 
 template <class F, int I>
 constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
-  return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
+  if constexpr (c.run > 0) {
+    static_assert(c.nt == 1, "the run kernel serves M <= 8");
+    return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run>;
+  } else {
+    return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
+  }
 }
 template <class F, size_t... I>
 constexpr auto gemv_kernel_table(std::index_sequence<I...>) {
@@ -656,6 +667,8 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   if (config < 0) config = gemv_default_config(s.info(), w.format, m, w.n, w.k);
   if (config >= kGemvConfigCount || kGemvConfigs[config].nt != nt)
     return Status::invalid("{}: configuration {} does not serve M = {}", F::kName, config, m);
+  // The run kernel needs whole groups of 4 units per row tile; other K take the v4 kernel's default.
+  if (kGemvConfigs[config].run > 0 && w.k % 256 != 0) config = gemv_v4_default_config(s.info(), w.format, m);
   static constexpr auto kernels = gemv_kernel_table<F>(std::make_index_sequence<kGemvConfigCount>{});
   const auto kernel = kernels[config];
   const GemvConfig c = kGemvConfigs[config];
@@ -677,6 +690,10 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.ku = static_cast<int>(w.k / 64);
   p.flags = w.flags;
   p.pdl_early = gemv_pdl_early(F::kLut, c.warps);
+  if (c.run > 0) {
+    p.pdl_early = gemv_pdl_early(false, 0);  // early, as the probe's skeleton (env override aside)
+    return gemv_w4_run_launch<F>(kernel, c, p, s);
+  }
 
   // Resident blocks per SM, asked once per configuration (the query costs microseconds of host
   // time, as much as a small GEMV; one GPU model per process assumed).

@@ -285,6 +285,7 @@ bool gemv_config_fits(int config, int m) {
 }
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
+  if (c.run > 0) return fmt::format("nt{}_w{}_a{}_x{}_run{}", c.nt, c.warps, c.ahead, c.xahead, c.run);
   return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
                      c.kw > 1 ? fmt::format("_kw{}", c.kw) : "");
@@ -303,7 +304,27 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
   // sweep it was the best single choice for those shapes (INT4 geomean 0.526 -> 0.564, MXFP4
   // 0.515 -> 0.542; bench/results/gemv_NVIDIA-H200_2026-11-21_s3.json); docs/kernels.md has the
   // re-measurement.
-  if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k) return 5;
+  if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k && !gemv_run_wanted(f, m, n, k)) return 5;
+  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return 48;  // the persistent run kernel (below)
+  return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
+}
+// The persistent run kernel (entry 48) for NF4 and MXFP4 on the large layers, where it streams
+// closer to the floor than the v4 kernel: N * K >= 100 M at one row (the gate|up layers and the
+// larger down layers), >= 40 M at 2-8 rows. On smaller layers its tail (the cut tiles' merge)
+// costs more than it saves, and INT4 (no table lookups) runs faster on the v4 kernel's 32 warps
+// per SM everywhere. Chosen from one H200 sweep (bench/results/gemv_run_*_NVIDIA-H200_2026-11-21*,
+// docs/kernels.md "Session 4"). NIBBLE_GEMV_RUN=0 turns it off (A/B runs).
+bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k) {
+  static const bool off = [] {
+    const char* e = std::getenv("NIBBLE_GEMV_RUN");
+    return e != nullptr && std::strcmp(e, "0") == 0;
+  }();
+  const int64_t min_nk = m == 1 ? 100'000'000 : 40'000'000;
+  return !off && m <= 8 && f != W4Format::kInt4 && n * k >= min_nk && k % 256 == 0;
+}
+
+int gemv_v4_default_config(const DeviceInfo& d, W4Format f, int m) {
+  const int slot = gemv_nt_for(m) / 2, fi = static_cast<int>(f);
   return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
 }
 int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k) {
