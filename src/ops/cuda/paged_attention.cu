@@ -316,12 +316,17 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   __syncthreads();
   if (!s_last) return;
   __threadfence();
-  // Weights of every (head, split) once, in shared memory: w = exp2(m_s - m_all) / L.
+  // Weights of every (head, split) once, in shared memory: w = exp2(m_s - m_all) / L. The maxima
+  // and the sums come in one L2 round trip (they used to be two: the sums were read after the
+  // maxima were in shared memory).
   float* s_w = reinterpret_cast<float*>(smem);  // [16][n_splits] (n_splits <= kMaxSplits), first n_used used
+  float* s_ls = s_w + 16 * n_splits;            // the splits' sums, same layout
   const size_t row0 = static_cast<size_t>(tok) * p.n_heads + h0;
   for (int idx = threadIdx.x; idx < nh * n_used; idx += kDecThreads) {
     const int r = idx / n_used, sp = idx - r * n_used;
-    s_w[r * n_splits + sp] = __ldcg(ws_m + (row0 + r) * n_splits + sp);
+    const float ms = __ldcg(ws_m + (row0 + r) * n_splits + sp), ls = __ldcg(ws_l + (row0 + r) * n_splits + sp);
+    s_w[r * n_splits + sp] = ms;
+    s_ls[r * n_splits + sp] = ls;
   }
   __syncthreads();
   for (int r = warp; r < nh; r += 4) {  // one warp per head row
@@ -332,7 +337,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
     for (int sp = lane; sp < n_used; sp += 32) {
       const float ms = s_w[r * n_splits + sp];
       const float w = ms == -INFINITY ? 0.0f : exp2f(ms - mall);
-      lsum += w * __ldcg(ws_l + (row0 + r) * n_splits + sp);
+      lsum += w * s_ls[r * n_splits + sp];
       s_w[r * n_splits + sp] = w;
     }
     lsum = warp_sum(lsum);
@@ -342,8 +347,8 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   }
   __syncthreads();
   // Four output columns a thread (16-byte loads), the splits added in order, kU loads in flight:
-  // the merge is a few dependent L2 round trips, not one per split.
-  constexpr int kU = 4;
+  // one L2 round trip up to 8 used splits (512 keys at the minimum split), not one per split.
+  constexpr int kU = 8;
   const int d4n = D / 4;  // D is a multiple of 8
   for (int idx = threadIdx.x; idx < nh * d4n; idx += kDecThreads) {
     const int r = idx / d4n, d4 = idx - r * d4n;
