@@ -17,17 +17,11 @@
 #include <cstdio>
 #include <vector>
 
+#include "probe_util.cuh"
+
 #include "gemv_shapes.h"
 
 namespace {
-
-__device__ __forceinline__ uint4 ld_stream(const uint4* p, uint64_t pol) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p), "l"(pol));
-  return v;
-}
 
 // Warp w of the grid reads units [first, last) of the weight, D units ahead in registers. With
 // chunk == 0 the grid is one wave and the units are split evenly over all its warps; otherwise
@@ -38,8 +32,7 @@ template <int D>
 __global__ void __launch_bounds__(256) skeleton_kernel(const uint4* __restrict__ w, long units, long chunk,
                                                       const float* __restrict__ x, float* __restrict__ out) {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-  uint64_t pol;
-  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  const uint64_t pol = probe_evict_first();
   const long n_warps = static_cast<long>(gridDim.x) * (blockDim.x >> 5);
   const long warp = (static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int lane = threadIdx.x & 31;

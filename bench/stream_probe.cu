@@ -3,7 +3,7 @@
 // lane, the GEMV's weight load with its evict-first L2 hint), D units ahead in registers, with
 // `warps` warps resident per SM. Prints GB/s per (warps per SM, D), over a buffer 8x the L2.
 // Second table: the GEMV's pieces added one at a time (staged_kernel).
-// Built and run by hand on the GPU machine:  nvcc -O3 -arch=sm_90a bench/stream_probe.cu -o /tmp/probe
+// Built and run by hand on the GPU machine:  nvcc -O3 -arch=sm_90a -Ibench bench/stream_probe.cu -o /tmp/probe
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,18 +11,11 @@
 #include <cstdio>
 #include <vector>
 
-__device__ __forceinline__ uint4 ld_stream(const void* p, uint64_t pol) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0,%1,%2,%3}, [%4], %5;"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p), "l"(pol));
-  return v;
-}
+#include "probe_util.cuh"
 
 template <int D>
 __global__ void stream_kernel(const uint4* __restrict__ base, long units_per_warp, unsigned* out) {
-  uint64_t pol;
-  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  const uint64_t pol = probe_evict_first();
   const long warp = (static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   const int lane = threadIdx.x & 31;
   const uint4* p = base + warp * units_per_warp * 32 + lane;
@@ -57,8 +50,7 @@ __global__ void __launch_bounds__(256, 4) staged_kernel(const uint4* __restrict_
                                                         const uint4* __restrict__ xs, const uint16_t* __restrict__ scales,
                                                         unsigned* out) {
   __shared__ __align__(16) uint32_t lut[256 * 32];
-  uint64_t pol;
-  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(pol));
+  const uint64_t pol = probe_evict_first();
   for (int i = threadIdx.x; i < 256 * 32; i += blockDim.x) lut[i] = 0x3F803F80u ^ (i >> 5);
   __syncthreads();
   const long warp = (static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
