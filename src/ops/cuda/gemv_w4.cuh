@@ -288,6 +288,25 @@ struct FmtMxfp4 {
 
 // ---- the kernel ---------------------------------------------------------------------------
 
+// A block's shared tables, filled by its n threads before its first barrier: the byte -> bf16x2
+// decode table (LUT formats; lut[b * 32 + l] = (code[b & 15], code[b >> 4]) for lane l, 32 KB) and
+// the NF4 double-quant map (when there is one).
+template <bool kLut>
+__device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int tid, int n, uint32_t* lut, float* dmap) {
+  if constexpr (kLut) {
+    for (int b = tid; b < 256; b += n) {
+      // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated so that the 8
+      // lanes of a store phase hit different banks.
+      const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
+      const uint4 v4 = make_uint4(v, v, v, v);
+#pragma unroll
+      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
+    }
+  }
+  if (p.dmap != nullptr)
+    for (int i = tid; i < 256; i += n) dmap[i] = p.dmap[i];
+}
+
 template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD, int PF, int RD, int KW>
 // M <= 8 with 8 or more warps a block, and the register decode, are held to 64 registers: one
 // register more costs a resident block per SM (8-warp blocks: 4 -> 3 per SM).
@@ -421,18 +440,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
       if (i < n_units) load_w(i, i);
     load_pre(0);
   }
-  if constexpr (F::kLut) {
-    for (int b = tid; b < 256; b += W * 32) {
-      // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated so that the 8
-      // lanes of a store phase hit different banks.
-      const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
-      const uint4 v4 = make_uint4(v, v, v, v);
-#pragma unroll
-      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
-    }
-  }
-  if (p.dmap != nullptr)
-    for (int i = tid; i < 256; i += W * 32) dmap[i] = p.dmap[i];
+  fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
   // The codebook's low and high bytes in registers for the register decode (entry c: byte c % 4 of word c / 4).
   uint32_t tl[4] = {0, 0, 0, 0}, th[4] = {0, 0, 0, 0};
   if constexpr (kRd > 0) {

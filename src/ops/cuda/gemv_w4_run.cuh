@@ -99,17 +99,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     if (i < n) wq[i] = ld_stream_v4(wp + i * 512, pol_w);
   load_pre(0);
   load_pre(1);
-  if constexpr (F::kLut) {
-    for (int b = tid; b < 256; b += W * 32) {
-      // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated across banks.
-      const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
-      const uint4 v4 = make_uint4(v, v, v, v);
-#pragma unroll
-      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
-    }
-  }
-  if (p.dmap != nullptr)
-    for (int i = tid; i < 256; i += W * 32) dmap[i] = p.dmap[i];
+  fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
 
   // From here on the activations (the previous kernel may have written them), and any write.
   pdl_wait();
