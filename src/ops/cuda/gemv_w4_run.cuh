@@ -14,13 +14,18 @@
 //    it into contiguous runs of whole groups of 4 units (ku % 4 == 0, so row-tile boundaries fall
 //    between groups and the unrolled loop body never sees one); weights run AHEAD units ahead in a
 //    ring of 4 or 8 register slots, straight across row tiles;
-//  - scale data as in gemv_w4_kernel: lane t of lane group g loads and decodes unit t of the next
-//    group for its rows, and each unit takes it by a width-4 shuffle; activations through L1,
-//    XAHEAD units ahead, their pointer wrapping to column 0 at a row tile's end;
+//  - scale data as in gemv_w4_kernel (lane t of lane group g loads and decodes unit t of a group
+//    for its rows, and each unit takes it by a width-4 shuffle) but two groups ahead: at 16 warps
+//    per SM a group is about one DRAM round trip of a warp's time; activations through L1, XAHEAD
+//    units ahead, their pointer wrapping to column 0 at a row tile's end;
 //  - a row tile the run covers whole is written directly; a tile cut at a run's ends goes as an
 //    fp32 partial to one of the warp's two workspace slots, and the contributor whose arrival
 //    completes the tile adds all contributors' partials in warp order (deterministic), writes y
 //    and resets the tile's counter. No warp waits for another.
+// Measured (H200): 0.69-0.75 of the floor on the largest layers against the v4 kernel's 0.57-0.70
+// for NF4 and MXFP4, but below it on the small ones, where the cut tiles' merge (a fence, an
+// atomic and an L2 read at the end) is a large part of a 3-7 us kernel; INT4 is faster on the v4
+// kernel everywhere. So it is the default only on the large layers (gemv_run_wanted, w4_pack.cpp).
 #pragma once
 
 namespace nibble::cuda {
