@@ -22,8 +22,8 @@
 //    fp32 partial to one of the warp's two workspace slots, and the contributor whose arrival
 //    completes the tile adds all contributors' partials in warp order (deterministic), writes y
 //    and resets the tile's counter. No warp waits for another.
-// Measured (H200): 0.69-0.75 of the floor on the largest layers against the v4 kernel's 0.57-0.70
-// for NF4 and MXFP4, but below it on the small ones, where the cut tiles' merge (a fence, an
+// Measured (H200, M = 1): NF4 gate|up layers at 0.59-0.75 of the floor against the v4 kernel's
+// 0.53-0.65 (MXFP4 0.60-0.77 against 0.56-0.72), but below v4 on the small layers, where the cut tiles' merge (a fence, an
 // atomic and an L2 read at the end) is a large part of a 3-7 us kernel; INT4 is faster on the v4
 // kernel everywhere. So it is the default only on the large layers (gemv_run_wanted, w4_pack.cpp).
 #pragma once
