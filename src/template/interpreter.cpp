@@ -55,6 +55,14 @@ class Interpreter {
   void step() {
     if (++steps_ > limits_.max_steps) fail("template exceeded its evaluation budget");
   }
+  // A value an operator, filter or call has just built costs steps in proportion to its size (a
+  // step per 256 bytes of a string, per 16 items of a list): one step each, a template could
+  // build 64 MB strings in a loop (the chat-template fuzzer's 10-20 s renders).
+  Value charged(Value v) {
+    const size_t units = v.is_string() ? v.str().size() / 256 : v.is_sequence() ? v.items().size() / 16 : 0;
+    if (units > 0 && (steps_ += units) > limits_.max_steps) fail("template exceeded its evaluation budget");
+    return v;
+  }
   void emit(std::string& out, std::string_view s) {
     if (out.size() + s.size() > limits_.max_output) fail("rendered output exceeds the size limit");
     out.append(s);
@@ -327,12 +335,12 @@ Value Interpreter::eval_inner(const Expr& e, const FramePtr& frame) {
     case ExprKind::kCall: {
       Value callee = eval(*e.args[0], frame);
       CallArgs args = eval_args(e, 1, frame);
-      return call_value(callee, args);
+      return charged(call_value(callee, args));
     }
     case ExprKind::kFilter: {
       Value v = eval(*e.args[0], frame);
       CallArgs args = eval_args(e, 1, frame);
-      return apply_filter(e.name, v, args);
+      return charged(apply_filter(e.name, v, args));
     }
     case ExprKind::kTest: {
       Value v = eval(*e.args[0], frame);
@@ -360,7 +368,7 @@ Value Interpreter::eval_inner(const Expr& e, const FramePtr& frame) {
       }
       Value l = eval(*e.args[0], frame);
       Value r = eval(*e.args[1], frame);
-      return binary_op(e.name, l, r);
+      return charged(binary_op(e.name, l, r));
     }
     case ExprKind::kCompare: return eval_compare(e, frame);
     case ExprKind::kCond:

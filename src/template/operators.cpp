@@ -147,7 +147,10 @@ std::string percent_format(const std::string& fmt, const Value& args) {
       fail_unsupported(std::string("unsupported format character '") + c + "' in '%' formatting");
     }
   }
-  if (next < vals.size() && args.kind() == Kind::kTuple) fail("not all arguments converted during string formatting");
+  // Python: arguments left over are an error unless the argument is a list or a dict (those are
+  // taken as a mapping, as any object with __getitem__ is).
+  const bool mapping_like = args.kind() == Kind::kList || args.kind() == Kind::kDict;
+  if (next < vals.size() && !mapping_like) fail("not all arguments converted during string formatting");
   return out;
 }
 

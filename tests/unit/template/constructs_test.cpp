@@ -96,6 +96,9 @@ TEST(ChatTemplateErrors, HostileTemplatesFailCleanly) {
       "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
       "{{ range(1000000) | length }}",
       "{{ 'a' * 1000000000000 }}",
+      // each value under the 64 MB cap, but built again and again: the budget counts their bytes
+      "{% for i in range(100000) %}{% set x = 'ab' * 30000000 %}{% endfor %}",
+      "{% set ns = namespace(s='') %}{% for i in range(100000) %}{% set ns.s = ('x' * 1000000) ~ i %}{% endfor %}",
       "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
       "{{ 9223372036854775807 + 1 }}",
       std::string("{{ '\xff' }}"),
