@@ -697,11 +697,9 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.n16 = static_cast<int>(w4_n16(w.n));
   p.ku = static_cast<int>(w.k / 64);
   p.flags = w.flags;
-  p.pdl_early = gemv_pdl_early(F::kLut, c.warps);
-  if (c.run > 0) {
-    p.pdl_early = gemv_pdl_early(false, 0);  // early, as the probe's skeleton (env override aside)
-    return gemv_w4_run_launch<F>(kernel, c, p, s);
-  }
+  // The run kernel triggers early, as the probe's skeleton (the environment override aside).
+  p.pdl_early = c.run > 0 ? gemv_pdl_early(false, 0) : gemv_pdl_early(F::kLut, c.warps);
+  if (c.run > 0) return gemv_w4_run_launch<F>(kernel, c, p, s);
 
   // Resident blocks per SM, asked once per configuration (the query costs microseconds of host
   // time, as much as a small GEMV; one GPU model per process assumed).

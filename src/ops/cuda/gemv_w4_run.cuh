@@ -114,14 +114,18 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   }
   __syncthreads();
 
+  // A tile's finished D fragment (rows g, g + 8; tokens 2t, 2t + 1) into y as bf16.
+  auto store_tile = [&](int tile, const float (&v)[4]) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int row = tile * 16 + g + 8 * (c >> 1), tok = 2 * t + (c & 1);
+      if (row < p.n && tok < p.m) p.y[static_cast<size_t>(tok) * p.n + row] = __bfloat16_as_ushort(__float2bfloat16_rn(v[c]));
+    }
+  };
   // The D fragment of the current tile: written directly (the run covers it whole) or as slot 0 / 1.
   auto flush = [&](bool whole, int slot) {
     if (whole) {
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int row = rt * 16 + g + 8 * (c >> 1), tok = 2 * t + (c & 1);
-        if (row < p.n && tok < p.m) p.y[static_cast<size_t>(tok) * p.n + row] = __bfloat16_as_ushort(__float2bfloat16_rn(acc[c]));
-      }
+      store_tile(rt, acc);
     } else {
       // ws[((warp * 2 + slot) * 4 + c) * 32 + lane]; only tokens < M are written and read.
       float* const dst = p.ws + (static_cast<size_t>(gw) * 2 + slot) * 4 * 32 + lane;
@@ -237,11 +241,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
 #pragma unroll
         for (int c = 0; c < 4; ++c) v[c] += part[i][c];
     }
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int row = tile * 16 + g + 8 * (c >> 1), tok = 2 * t + (c & 1);
-      if (row < p.n && tok < p.m) p.y[static_cast<size_t>(tok) * p.n + row] = __bfloat16_as_ushort(__float2bfloat16_rn(v[c]));
-    }
+    store_tile(tile, v);
     if (lane == 0) p.counters[tile] = 0;  // ready for the next launch (it touches it only after pdl_wait)
   }
 }

@@ -298,15 +298,14 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
     return e ? std::atoi(e) : -1;
   }();
   if (forced >= 0 && gemv_config_fits(forced, m)) return forced;
-  const int slot = gemv_nt_for(m) / 2, fi = static_cast<int>(f);
+  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return 48;  // the persistent run kernel (below)
   // INT4 and MXFP4 at one row on sm_90, every layer but the wide gate|up ones (N >= 3K): entry 5
   // (4 warps, weights 3 and activations 2 units ahead, no K split in the block). In the session-3
   // sweep it was the best single choice for those shapes (INT4 geomean 0.526 -> 0.564, MXFP4
   // 0.515 -> 0.542; bench/results/gemv_NVIDIA-H200_2026-11-21_s3.json); docs/kernels.md has the
   // re-measurement.
-  if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k && !gemv_run_wanted(f, m, n, k)) return 5;
-  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return 48;  // the persistent run kernel (below)
-  return d.hopper() ? kGemvDefaultSm90[fi][slot] : kGemvDefaultSm80[fi][slot];
+  if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k) return 5;
+  return gemv_v4_default_config(d, f, m);
 }
 // The persistent run kernel (entry 48) for NF4 and MXFP4 on the large layers, where it streams
 // closer to the floor than the v4 kernel: N * K >= 100 M at one row (the gate|up layers and the
