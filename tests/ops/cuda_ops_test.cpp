@@ -19,6 +19,7 @@ TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE
 #include "core/dtype.h"
 #include "ops/cuda/elementwise.h"
 #include "ops/cuda/gemv_w4.h"
+#include "ops/cuda/w4_compose.h"
 #include "ops/ops.h"
 #include "cuda_test_util.h"
 #include "op_test_util.h"
@@ -139,6 +140,29 @@ TEST(CudaW4Pack, ReadsBackExactly) {
     }
 }
 
+// The gate|up interleave for the gated epilogue: row 16j + i of the result is gate row 8j + i and
+// row 16j + 8 + i is up row 8j + i, every value exactly (no GPU). n = 8 and 24: halves of tiles.
+TEST(CudaW4Pack, InterleaveGluReadsBack) {
+  for (Kind kind : {Kind::kNf4, Kind::kInt4Sym, Kind::kInt4Zeros, Kind::kMxfp4})
+    for (int64_t n : {8, 24, 48}) {
+      const int64_t k = 256;
+      const Quantized gate = make_quantized(kind, n, k), up = make_quantized(kind, n, k);
+      auto il = w4_interleave_glu(gate.packed, up.packed);
+      ASSERT_TRUE(il.is_ok()) << il.status().message();
+      ASSERT_EQ(il->n, 2 * n);
+      int64_t bad = 0;
+      for (int64_t r = 0; r < 2 * n; ++r) {
+        const Quantized& part = (r % 16) < 8 ? gate : up;
+        const int64_t src = (r / 16) * 8 + r % 8;
+        for (int64_t c = 0; c < k; ++c) bad += w4_packed_value(*il, r, c) != part.dq[src * k + c];
+      }
+      EXPECT_EQ(bad, 0) << kind_name(kind) << " n=" << n;
+    }
+  const Quantized dq = make_quantized(Kind::kNf4Dq, 16, 64), odd = make_quantized(Kind::kNf4, 12, 64);
+  EXPECT_EQ(w4_interleave_glu(dq.packed, dq.packed).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(w4_interleave_glu(odd.packed, odd.packed).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(CudaW4Pack, TypedFailures) {
   std::vector<uint8_t> packed(4096);
   std::vector<float> absmax(64, 1.0f);
@@ -238,6 +262,49 @@ TEST(CudaGemvW4, RunShapes) {
   }
 }
 
+// The gated epilogue (gate/up interleaved, act(gate) * up written by the GEMV) against the same
+// reference as the plain GEMV followed by the CPU activation: every configuration (v4 and run
+// kernels, split-K included), silu and gelu_tanh, every format that interleaves.
+void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vector<int>& ms, int config, bool gelu) {
+  const Quantized gate = make_quantized(kind, f, k), up = make_quantized(kind, f, k);
+  auto il = w4_interleave_glu(gate.packed, up.packed);
+  ASSERT_TRUE(il.is_ok()) << il.status().message();
+  auto dev = upload(*il, st);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
+  for (int m : ms) {
+    if (config >= 0 && !gemv_config_fits(config, m)) continue;
+    std::vector<float> xw;
+    const auto xb = to_bf16(randn(static_cast<size_t>(m * k)), &xw);
+    auto x = to_device(st, xb);
+    auto y = to_device(st, std::vector<uint16_t>(static_cast<size_t>(m * f), kBf16Nan));
+    const Status s = gemv_w4(dev.value(), x.get(), m, y.get(), st, config, gelu ? W4Epilogue::kGeluTanhMul : W4Epilogue::kSiluMul);
+    ASSERT_TRUE(s.is_ok()) << s.message();
+    const auto g = ref_gemv(xw, gate.dq, m, f, k), u = ref_gemv(xw, up.dq, m, f, k);
+    std::vector<double> ref(g.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      float a = 0;
+      const float gf = static_cast<float>(g[i]), uf = static_cast<float>(u[i]);
+      (gelu ? ops::gelu_tanh_mul : ops::silu_mul)(&gf, &uf, 1, &a);
+      ref[i] = a;
+    }
+    const double err = rel_err(to_host(st, y), ref, true);
+    EXPECT_LT(err, 2e-2) << kind_name(kind) << (gelu ? " gelu" : " silu") << " M=" << m << " F=" << f << " K=" << k
+                         << " config=" << config;
+  }
+}
+
+TEST(CudaGemvW4, GatedEpilogue) {
+  REQUIRE_GPU();
+  for (int c = -1; c < gemv_config_count(); ++c)
+    for (Kind kind : {Kind::kNf4, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv_glu(st, kind, 152, 2048, {1, 8, 13, 32}, c, c % 2 == 0);
+  // Defaults on a split-K shape, a large layer (the run kernel by default at M <= 8 on sm_90) and
+  // the stacked fallback's act_mul_fused over the interleaved layout.
+  for (Kind kind : {Kind::kNf4, Kind::kInt4Sym, Kind::kMxfp4}) {
+    check_gemv_glu(st, kind, 24, 16384, {1, 5, 32}, -1, false);
+    check_gemv_glu(st, kind, 14336, 4096, {1, 3}, -1, true);
+  }
+}
+
 TEST(CudaGemvW4, TypedFailures) {
   REQUIRE_GPU();
   const Quantized q = make_quantized(Kind::kNf4, 16, 64);
@@ -247,6 +314,10 @@ TEST(CudaGemvW4, TypedFailures) {
   auto y = to_device(st, std::vector<uint16_t>(33 * 16));
   const Status s = gemv_w4(dev.value(), x.get(), 33, y.get(), st);
   EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  const Quantized q8 = make_quantized(Kind::kNf4, 8, 64);  // 8 rows: no whole gate|up tile
+  auto dev8 = upload(q8.packed, st);
+  ASSERT_TRUE(dev8.is_ok());
+  EXPECT_EQ(gemv_w4(dev8.value(), x.get(), 1, y.get(), st, -1, W4Epilogue::kSiluMul).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(gemv_int4(dev.value(), x.get(), 1, y.get(), st).code(), StatusCode::kInvalidArgument);
 }
 

@@ -98,6 +98,30 @@ TEST(CudaTokenOps, ActMulFused) {
     }
 }
 
+// The interleaved-by-8 layout of a gate|up weight packed for the GEMV's gated epilogue (the
+// prefill path's GEMM writes it): columns [16i, 16i + 8) gate [8i, 8i + 8), the next 8 up.
+TEST(CudaTokenOps, ActMulFusedInterleaved) {
+  NB_REQUIRE_GPU();
+  for (bool gelu : {false, true})
+    for (auto [T, f] : {std::pair{1, 8}, {3, 24}, {2, 14336}}) {
+      std::vector<float> gw;
+      const auto gb = to_bf16(randn(static_cast<size_t>(T) * 2 * f, 2.0f), &gw);
+      std::vector<float> ref(static_cast<size_t>(T) * f);
+      for (int t = 0; t < T; ++t)
+        for (int j = 0; j < f; ++j) {
+          const float* row = gw.data() + static_cast<size_t>(t) * 2 * f;
+          const float g = row[16 * (j / 8) + j % 8], u = row[16 * (j / 8) + 8 + j % 8];
+          (gelu ? ops::gelu_tanh_mul : ops::silu_mul)(&g, &u, 1, &ref[static_cast<size_t>(t) * f + j]);
+        }
+      auto d = to_device(st, gb);
+      auto out = to_device(st, std::vector<uint16_t>(ref.size(), kBf16Nan));
+      ASSERT_TRUE(act_mul_fused(d.get(), T, f, gelu, out.get(), st, /*interleaved8=*/true).is_ok());
+      EXPECT_LT(rel_err(widen(to_host(st, out)), ref), 1e-2) << "gelu=" << gelu << " T=" << T << " f=" << f;
+    }
+  auto d = to_device(st, std::vector<uint16_t>(64));
+  EXPECT_EQ(act_mul_fused(d.get(), 1, 12, false, d.get(), st, true).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace nibble::cuda
 

@@ -189,7 +189,7 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
   int32_t* d = reinterpret_cast<int32_t*>(st.meta.get());
   NB_TRY(cuda_status(cudaMemcpyAsync(d, h, ml.total * 4, cudaMemcpyHostToDevice, s.get()), "metadata copy"));
 
-  const int hd = c.hidden_size, f = c.intermediate_size;
+  const int hd = c.hidden_size;
   // Every kernel of the step; eager or under capture.
   auto enqueue = [&]() -> Status {
     NB_TRY(embedding(st.embed.get(), c.vocab_size, hd, d + ml.tokens, T, c.embed_scale, st.x.get(), s));
@@ -225,8 +225,8 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
       if (c.sandwich_norms)
         NB_TRY(rmsnorm(st.y.get(), nullptr, nullptr, L.post_attn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.y.get(), s));
       NB_TRY(rmsnorm(st.y.get(), st.x.get(), st.x.get(), L.ffn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
-      NB_TRY(L.gate_up.apply(st.hn.get(), T, st.gate_up.get(), st.w4_scratch.get(), *st.blas, s));
-      NB_TRY(act_mul_fused(st.gate_up.get(), T, f, c.activation == Activation::kGeluTanh, st.act.get(), s));
+      NB_TRY(L.gate_up.apply_glu(st.hn.get(), T, c.activation == Activation::kGeluTanh, st.gate_up.get(), st.act.get(),
+                                 st.w4_scratch.get(), *st.blas, s));
       NB_TRY(L.down.apply(st.act.get(), T, st.y.get(), st.w4_scratch.get(), *st.blas, s));
       if (c.sandwich_norms)
         NB_TRY(rmsnorm(st.y.get(), nullptr, nullptr, L.post_ffn_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.y.get(), s));

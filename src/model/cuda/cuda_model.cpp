@@ -91,7 +91,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
     const ops::WeightView* down[] = {&L.down};
     NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::upload(qkv, s));
     NB_ASSIGN_OR_RETURN(g.o, GpuLinear::upload(o, s));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s, /*glu=*/true));
     NB_ASSIGN_OR_RETURN(g.down, GpuLinear::upload(down, s));
     if (!L.q_bias.empty()) {
       std::vector<float> bias;
@@ -148,7 +148,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
     const uint64_t ls = seed + 1000 * (l + 1);
     NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::random(format, qd + 2 * kvd, h, ls + 1, s));
     NB_ASSIGN_OR_RETURN(g.o, GpuLinear::random(format, h, qd, ls + 2, s));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s, /*glu=*/true));
     NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s));
     const RopeConfig& rope = static_cast<size_t>(l) < c.layers.size() ? c.layers[l].rope : RopeConfig{};
     NB_ASSIGN_OR_RETURN(g.inv_freq, to_device(rope_inv_freq(rope, c.head_dim), s));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "ops/cuda/elementwise.h"
 #include "ops/cuda/w4_compose.h"
 #include "quant/int4.h"
 #include "quant/mxfp4.h"
@@ -73,7 +74,7 @@ size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts) {
   return bytes;
 }
 
-Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s) {
+Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu) {
   GpuLinear g;
   g.k_ = parts[0]->cols;
   for (const ops::WeightView* p : parts) {
@@ -93,6 +94,14 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
       g.w4_ = std::move(d);
       return g;
     }
+    if (glu && packed.size() == 2) {
+      if (auto il = w4_interleave_glu(packed[0], packed[1]); il.is_ok()) {
+        NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*il, s));
+        g.w4_ = std::move(d);
+        g.glu_interleaved_ = true;
+        return g;
+      }
+    }
     std::vector<const W4Packed*> ptrs;
     for (const auto& p : packed) ptrs.push_back(&p);
     if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) {
@@ -106,11 +115,13 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
   return g;
 }
 
-Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s) {
+Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s,
+                                    bool glu) {
   GpuLinear g;
   g.n_ = n;
   g.k_ = k;
   if (format) {
+    g.glu_interleaved_ = glu && n % 16 == 0;
     NB_ASSIGN_OR_RETURN(W4Packed w, w4_random(*format, n, k, seed));
     NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(w, s));
     g.w4_ = std::move(d);
@@ -144,6 +155,14 @@ Status GpuLinear::apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Bl
   // rate. The Hopper mixed-input GEMM that skips the copy is a later step (docs/gpu_backend.md).
   NB_TRY(w4_dequant_bf16(*w4_, scratch, s));
   return blas.gemm(x, m, scratch, n_, k_, y, /*y_f32=*/false);
+}
+
+Status GpuLinear::apply_glu(const uint16_t* x, int m, bool gelu_tanh, uint16_t* gate_up, uint16_t* out,
+                            uint16_t* scratch, Blas& blas, Stream& s) const {
+  if (glu_interleaved_ && m <= 32)
+    return gemv_w4(*w4_, x, m, out, s, -1, gelu_tanh ? W4Epilogue::kGeluTanhMul : W4Epilogue::kSiluMul);
+  NB_TRY(apply(x, m, gate_up, scratch, blas, s));
+  return act_mul_fused(gate_up, m, static_cast<int>(n_ / 2), gelu_tanh, out, s, glu_interleaved_);
 }
 
 }  // namespace nibble::cuda

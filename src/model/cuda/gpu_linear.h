@@ -27,18 +27,32 @@ class GpuLinear {
   // y [m, n] = x [m, k] @ W^T (+ bias), bf16; y_f32 writes fp32 instead (dense weights only).
   Status apply(const uint16_t* x, int m, void* y, uint16_t* scratch, Blas& blas, Stream& s) const;
 
+  // A gate|up weight (made with `glu`): out [m, n / 2] = act(x W_gate^T) * (x W_up^T), bf16. One
+  // GEMV with the gated epilogue where the weight is packed with its rows interleaved (up to 32
+  // rows); otherwise the product into `gate_up` [m, n] and act_mul_fused over it.
+  Status apply_glu(const uint16_t* x, int m, bool gelu_tanh, uint16_t* gate_up, uint16_t* out, uint16_t* scratch,
+                   Blas& blas, Stream& s) const;
+  // Whether the rows are gate/up interleaved by 8 (w4_interleave_glu), else stacked [gate; up].
+  bool glu_interleaved() const { return glu_interleaved_; }
+
   // The weight parts (rows stacked in order) of a CPU-bound model, as one GPU weight: packed when
   // every part is a 4-bit format the GEMV reads (NF4 blocks of 64, INT4 group 128 without
   // act-order, MXFP4) and they can be stacked; otherwise dequantized to bf16.
-  static Result<GpuLinear> upload(std::span<const ops::WeightView* const> parts, Stream& s);
-  // A random weight [n, k]: packed in `format`, or dense bf16 when `format` is empty.
-  static Result<GpuLinear> random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s);
+  // glu: the parts are {gate, up} of a gated MLP; packed, their rows are interleaved for the
+  // gated epilogue when the formats allow it (w4_interleave_glu), else stacked.
+  static Result<GpuLinear> upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu = false);
+  // A random weight [n, k]: packed in `format`, or dense bf16 when `format` is empty. glu: a
+  // random gate|up weight, marked interleaved when packed and n % 16 == 0 (rows of a random
+  // matrix in any order are a random matrix: nothing to move).
+  static Result<GpuLinear> random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s,
+                                  bool glu = false);
 
   // Bytes the weight will take on the device, computed before uploading (memory checks).
   static size_t device_bytes(std::span<const ops::WeightView* const> parts);
 
  private:
   int64_t n_ = 0, k_ = 0;
+  bool glu_interleaved_ = false;
   std::optional<W4Device> w4_;
   DeviceBuffer<uint16_t> dense_;
 };

@@ -90,6 +90,16 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
+// The gated activations' act(gate): silu, or gelu with the tanh approximation. One definition for
+// act_mul_fused and the GEMV's gated epilogue, so that the two paths give the same bits.
+__device__ __forceinline__ float gated_act(float g, bool gelu_tanh) {
+  if (gelu_tanh) {
+    const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+    return 0.5f * g * (1.0f + tanhf(inner));
+  }
+  return g / (1.0f + expf(-g));
+}
+
 // Streamed-once data (4-bit weights, their scales): skip L1, and tag the lines evict-first in L2
 // so that the activations and the reused scale tables stay cached. The L2 hint needs a cache
 // policy register (createpolicy, sm_80+); make it once per thread and pass it to every load.

@@ -72,8 +72,11 @@ Status add_bias(uint16_t* y, const float* bias, int T, int n, Stream& s);
 // out[i, :] = x[rows[i], :].  x: [*, dim] bf16; rows: [n_rows]; out: [n_rows, dim].
 Status gather_rows(const uint16_t* x, const int32_t* rows, int n_rows, int dim, uint16_t* out, Stream& s);
 
-// out[t, j] = act(gate_up[t, j]) * gate_up[t, f + j], act = silu or gelu_tanh.
-// gate_up: [T, 2f] bf16 (gate = columns [0, f), up = [f, 2f)); out: [T, f] bf16.
-Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s);
+// out[t, j] = act(gate[t, j]) * up[t, j], act = silu or gelu_tanh; gate_up: [T, 2f] bf16, out:
+// [T, f] bf16. Stacked: gate = columns [0, f), up = [f, 2f). interleaved8: the layout of a gate/up
+// weight interleaved for the GEMV's gated epilogue (w4_interleave_glu): columns [16i, 16i + 8) are
+// gate [8i, 8i + 8), the next 8 up; f % 8 == 0.
+Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s,
+                     bool interleaved8 = false);
 
 }  // namespace nibble::cuda

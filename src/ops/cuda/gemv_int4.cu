@@ -4,11 +4,11 @@
 
 namespace nibble::cuda {
 
-Status gemv_int4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config) {
+Status gemv_int4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config, W4Epilogue ep) {
   if (w.format != W4Format::kInt4)
     return Status::invalid("gemv_int4: weight is {}, not int4", w4_format_name(w.format));
   if (w.k % 128 != 0) return Status::unsupported("gemv_int4: K must be a multiple of 128, got {}", w.k);
-  return gemv_w4_launch<FmtInt4>(w, x, m, y, s, config);
+  return gemv_w4_launch<FmtInt4>(w, x, m, y, s, config, ep);
 }
 
 }  // namespace nibble::cuda

@@ -49,7 +49,33 @@ struct W4KernelParams {
   int m, n, k, n16, ku, splits;
   uint32_t flags;
   int pdl_early;  // 1: pdl_trigger() at the start of every block, 0: after its main loop
+  int glu;        // W4Epilogue: 0 y = x W^T; 1 silu(gate) * up, 2 gelu_tanh(gate) * up into y [m, n / 2]
 };
+
+// The gated epilogue's output from a gate and an up accumulator: both rounded to bf16 first, as
+// the unfused path stores them, then act(gate) * up rounded once (act_mul_fused's arithmetic).
+__device__ __forceinline__ uint16_t glu_value(float gate, float up, bool gelu_tanh) {
+  const float gb = __bfloat162float(__float2bfloat16_rn(gate)), ub = __bfloat162float(__float2bfloat16_rn(up));
+  return __bfloat16_as_ushort(__float2bfloat16_rn(gated_act(gb, gelu_tanh) * ub));
+}
+
+// A finished D fragment of row tile `tile` (lane group g: rows g and g + 8; tokens tok0, tok0 + 1)
+// into y as bf16. With the gated epilogue rows g and g + 8 of the tile are the gate and the up
+// of output column 8 * tile + g (w4_interleave_glu), so the lane finishes both tokens' outputs alone.
+__device__ __forceinline__ void store_fragment(const W4KernelParams& p, int tile, int g, int tok0, const float (&v)[4]) {
+  if (p.glu == 0) {
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int row = tile * 16 + g + 8 * (c >> 1), tok = tok0 + (c & 1);
+      if (row < p.n && tok < p.m) p.y[static_cast<size_t>(tok) * p.n + row] = __bfloat16_as_ushort(__float2bfloat16_rn(v[c]));
+    }
+  } else {
+    const int half = p.n >> 1, col = tile * 8 + g;  // n % 16 == 0 (host)
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+      if (col < half && tok0 + e < p.m) p.y[static_cast<size_t>(tok0 + e) * half + col] = glu_value(v[e], v[2 + e], p.glu == 2);
+  }
+}
 
 // Activations: read by every warp of every block, so allocate in L1 and keep in L2.
 __device__ __forceinline__ uint4 ld_keep_v4(const void* p, uint64_t pol) {
@@ -587,22 +613,22 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   }
 
   if (active && wk == 0) {
-    // Each warp writes its own rows: D fragment (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).
+    // Each warp writes its own rows: D fragment (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1); with
+    // split-K the raw fp32 rows, the epilogue is the merge's.
 #pragma unroll
     for (int r = 0; r < RT; ++r)
 #pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
+      for (int nt = 0; nt < NT; ++nt) {
+        if (p.splits == 1) {
+          store_fragment(p, rt0 + r, g, nt * 8 + 2 * t, acc[r][nt]);
+          continue;
+        }
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           const int row = (rt0 + r) * 16 + g + 8 * (c >> 1), tok = nt * 8 + 2 * t + (c & 1);
-          if (row >= p.n || tok >= p.m) continue;
-          const size_t o = static_cast<size_t>(tok) * p.n + row;
-          if (p.splits == 1) {
-            p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(acc[r][nt][c]));
-          } else {
-            p.ws[static_cast<size_t>(split) * p.m * p.n + o] = acc[r][nt][c];
-          }
+          if (row < p.n && tok < p.m) p.ws[static_cast<size_t>(split) * p.m * p.n + static_cast<size_t>(tok) * p.n + row] = acc[r][nt][c];
         }
+      }
   }
   if (p.splits == 1) return;
 
@@ -616,13 +642,34 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   constexpr int R = W / KW * RT * 16;
   const int row0 = rt_block * 16;
   const int rows = min(R, p.n - row0);
-  for (int idx = tid; idx < R * p.m; idx += W * 32) {
-    const int row = idx % R, m = idx / R;
-    if (row >= rows) continue;
-    const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
+  auto split_sum = [&](size_t o) {
     float v = 0.0f;
     for (int sp = 0; sp < p.splits; ++sp) v += __ldcg(p.ws + static_cast<size_t>(sp) * p.m * p.n + o);
-    p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    return v;
+  };
+  if (p.glu == 0) {
+    for (int idx = tid; idx < R * p.m; idx += W * 32) {
+      const int row = idx % R, m = idx / R;
+      if (row >= rows) continue;
+      const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
+      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(split_sum(o)));
+    }
+  } else {
+    // Output column row0 / 2 + j: gate row row0 + 16 (j / 8) + j % 8, up row that + 8.
+    for (int idx = tid; idx < R / 2 * p.m; idx += W * 32) {
+      const int j = idx % (R / 2), m = idx / (R / 2), rg = (j >> 3) * 16 + (j & 7);
+      if (rg >= rows) continue;
+      const size_t o = static_cast<size_t>(m) * p.n + row0 + rg;
+      float vg = 0.0f, vu = 0.0f;  // one loop for both, not unrolled: the merge must not raise the
+                                   // kernel's register count (INT4 entry 38 went 72 -> 77 with two)
+#pragma unroll 1
+      for (int sp = 0; sp < p.splits; ++sp) {
+        const float* src = p.ws + static_cast<size_t>(sp) * p.m * p.n + o;
+        vg += __ldcg(src);
+        vu += __ldcg(src + 8);
+      }
+      p.y[static_cast<size_t>(m) * (p.n >> 1) + row0 / 2 + j] = glu_value(vg, vu, p.glu == 2);
+    }
   }
   if (tid == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
 }
@@ -665,8 +712,10 @@ inline int gemv_pdl_early(bool lut, int warps) {
 
 // Checks, picks the configuration and the split count, launches.
 template <class F>
-Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config) {
+Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config, W4Epilogue ep) {
   if (m < 1 || m > 32) return Status::unsupported("{}: M must be 1..32, got {}", F::kName, m);
+  if (ep != W4Epilogue::kNone && w.n % 16 != 0)
+    return Status::invalid("{}: the gated epilogue needs gate/up rows interleaved in tiles of 16, got N = {}", F::kName, w.n);
   if (w.k % 64 != 0) return Status::unsupported("{}: K must be a multiple of 64, got {}", F::kName, w.k);
   if ((reinterpret_cast<uintptr_t>(x) & 15) != 0)
     return Status::invalid("{}: x must be 16-byte aligned", F::kName);
@@ -697,6 +746,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.n16 = static_cast<int>(w4_n16(w.n));
   p.ku = static_cast<int>(w.k / 64);
   p.flags = w.flags;
+  p.glu = static_cast<int>(ep);
   // The run kernel triggers early, as the probe's skeleton (the environment override aside).
   p.pdl_early = c.run > 0 ? gemv_pdl_early(false, 0) : gemv_pdl_early(F::kLut, c.warps);
   if (c.run > 0) return gemv_w4_run_launch<F>(kernel, c, p, s);

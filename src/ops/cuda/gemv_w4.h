@@ -92,14 +92,25 @@ struct W4Device {
 };
 Result<W4Device> upload(const W4Packed& w, Stream& s);
 
+// What the GEMV does with each output before writing it. kNone: y [m, n] = x @ W^T. The gated
+// ones expect W's rows gate/up interleaved by 8 (w4_interleave_glu: row tile j = gate rows
+// [8j, 8j + 8), then up rows [8j, 8j + 8)), so that each lane holds a gate output and its up
+// output; they write y [m, n / 2] = act(gate) * up, both rounded to bf16 first (exactly what the
+// unfused GEMV + act_mul_fused compute), and need n % 16 == 0.
+enum class W4Epilogue : uint8_t { kNone, kSiluMul, kGeluTanhMul };
+
 // y [m, n] = x [m, k] @ W^T, bf16 (raw bits) in and out; 1 <= m <= 32. `config` < 0 picks the
 // kernel configuration for this device and M from the table in gemv_w4.cuh; otherwise it forces
 // entry `config` (the benchmark sweeps them). x and y must be 16-byte aligned.
-Status gemv_nf4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
-Status gemv_int4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
-Status gemv_mxfp4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+Status gemv_nf4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1,
+                W4Epilogue ep = W4Epilogue::kNone);
+Status gemv_int4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1,
+                 W4Epilogue ep = W4Epilogue::kNone);
+Status gemv_mxfp4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1,
+                  W4Epilogue ep = W4Epilogue::kNone);
 // Whichever of the three the weight's format names.
-Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1);
+Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config = -1,
+               W4Epilogue ep = W4Epilogue::kNone);
 
 // The whole weight dequantized, for the prefill path (one bf16 GEMM instead of many GEMVs):
 // out [n, k] bf16 bits, row-major; element (r, c) = bf16 (round to nearest even) of

@@ -114,14 +114,8 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   }
   __syncthreads();
 
-  // A tile's finished D fragment (rows g, g + 8; tokens 2t, 2t + 1) into y as bf16.
-  auto store_tile = [&](int tile, const float (&v)[4]) {
-#pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int row = tile * 16 + g + 8 * (c >> 1), tok = 2 * t + (c & 1);
-      if (row < p.n && tok < p.m) p.y[static_cast<size_t>(tok) * p.n + row] = __bfloat16_as_ushort(__float2bfloat16_rn(v[c]));
-    }
-  };
+  // A tile's finished D fragment (rows g, g + 8; tokens 2t, 2t + 1) into y (with the epilogue).
+  auto store_tile = [&](int tile, const float (&v)[4]) { store_fragment(p, tile, g, 2 * t, v); };
   // The D fragment of the current tile: written directly (the run covers it whole) or as slot 0 / 1.
   auto flush = [&](bool whole, int slot) {
     if (whole) {
@@ -251,7 +245,9 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
 template <class F>
 Status gemv_w4_run_launch(void (*kernel)(W4KernelParams), const GemvConfig& c, W4KernelParams& p, Stream& s) {
   const int64_t groups = static_cast<int64_t>(p.n16) * (p.ku / 4);
-  if (groups == 0) return s.memset(p.y, 0, static_cast<size_t>(p.m) * p.n * sizeof(uint16_t));  // K = 0: y = 0
+  if (groups == 0) {  // K = 0: y = 0 (and act(0) * 0 = 0)
+    return s.memset(p.y, 0, static_cast<size_t>(p.m) * (p.glu ? p.n / 2 : p.n) * sizeof(uint16_t));
+  }
   const int64_t wave = static_cast<int64_t>(c.run / c.warps) * s.info().sm_count;
   const int blocks = static_cast<int>(std::clamp<int64_t>(groups / c.warps, 1, wave));
   p.splits = 1;

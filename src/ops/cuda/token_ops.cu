@@ -48,39 +48,35 @@ __global__ void gather_rows_kernel(const uint16_t* x, const int32_t* rows, int d
   }
 }
 
-__device__ __forceinline__ float act(float g, bool gelu_tanh) {
-  if (gelu_tanh) {
-    const float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);
-    return 0.5f * g * (1.0f + tanhf(inner));
-  }
-  return g / (1.0f + expf(-g));
-}
-
-// out[t, j] = act(gate_up[t, j]) * gate_up[t, f + j]; 8 columns per thread (16-byte loads when f % 8 == 0).
-__global__ void act_mul_fused_kernel(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out) {
+// out[t, j] = act(gate[t, j]) * up[t, j]; 8 columns per thread (16-byte loads when f % 8 == 0).
+// Stacked: gate = columns [0, f) of the row, up = [f, 2f). Interleaved by 8 (the GEMV's gated
+// layout, w4_interleave_glu): columns [16i, 16i + 8) are gate [8i, 8i + 8), the next 8 up; f % 8 == 0.
+__global__ void act_mul_fused_kernel(const uint16_t* gate_up, int T, int f, bool gelu_tanh, bool interleaved8,
+                                     uint16_t* out) {
   pdl_wait();  // launched with launch_pdl: see common.cuh
   pdl_trigger();
   const int j0 = (blockIdx.x * blockDim.x + threadIdx.x) * 8;
   if (j0 >= f) return;
   for (int t = blockIdx.y; t < T; t += gridDim.y) {
-  const uint16_t* g = gate_up + static_cast<size_t>(t) * 2 * f;
-  const uint16_t* u = g + f;
-  uint16_t* o = out + static_cast<size_t>(t) * f;
-  if (f % 8 == 0) {
-    const uint4 gv = *reinterpret_cast<const uint4*>(g + j0), uv = *reinterpret_cast<const uint4*>(u + j0);
-    const uint32_t gw[4] = {gv.x, gv.y, gv.z, gv.w}, uw[4] = {uv.x, uv.y, uv.z, uv.w};
-    uint32_t ow[4];
+    const uint16_t* row = gate_up + static_cast<size_t>(t) * 2 * f;
+    const uint16_t* g = interleaved8 ? row + 2 * j0 : row + j0;
+    const uint16_t* u = interleaved8 ? g + 8 : g + f;
+    uint16_t* o = out + static_cast<size_t>(t) * f + j0;
+    if (f % 8 == 0) {
+      const uint4 gv = *reinterpret_cast<const uint4*>(g), uv = *reinterpret_cast<const uint4*>(u);
+      const uint32_t gw[4] = {gv.x, gv.y, gv.z, gv.w}, uw[4] = {uv.x, uv.y, uv.z, uv.w};
+      uint32_t ow[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float lo = act(bf16_bits_to_f32(gw[i] & 0xFFFF), gelu_tanh) * bf16_bits_to_f32(uw[i] & 0xFFFF);
-      const float hi = act(bf16_bits_to_f32(gw[i] >> 16), gelu_tanh) * bf16_bits_to_f32(uw[i] >> 16);
-      ow[i] = pack_bf16x2(lo, hi);
+      for (int i = 0; i < 4; ++i) {
+        const float lo = gated_act(bf16_bits_to_f32(gw[i] & 0xFFFF), gelu_tanh) * bf16_bits_to_f32(uw[i] & 0xFFFF);
+        const float hi = gated_act(bf16_bits_to_f32(gw[i] >> 16), gelu_tanh) * bf16_bits_to_f32(uw[i] >> 16);
+        ow[i] = pack_bf16x2(lo, hi);
+      }
+      *reinterpret_cast<uint4*>(o) = make_uint4(ow[0], ow[1], ow[2], ow[3]);
+    } else {
+      for (int j = 0; j < min(8, f - j0); ++j)
+        o[j] = to_bf16_bits(gated_act(bf16_bits_to_f32(g[j]), gelu_tanh) * bf16_bits_to_f32(u[j]));
     }
-    *reinterpret_cast<uint4*>(o + j0) = make_uint4(ow[0], ow[1], ow[2], ow[3]);
-  } else {
-    for (int j = j0; j < min(j0 + 8, f); ++j)
-      o[j] = to_bf16_bits(act(bf16_bits_to_f32(g[j]), gelu_tanh) * bf16_bits_to_f32(u[j]));
-  }
   }
 }
 
@@ -102,11 +98,14 @@ Status gather_rows(const uint16_t* x, const int32_t* rows, int n_rows, int dim, 
   return launch_pdl("gather_rows", gather_rows_kernel, dim3(n_rows), dim3(128), 0, s, x, rows, dim, vec, out);
 }
 
-Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s) {
+Status act_mul_fused(const uint16_t* gate_up, int T, int f, bool gelu_tanh, uint16_t* out, Stream& s,
+                     bool interleaved8) {
+  if (interleaved8 && f % 8 != 0)
+    return Status::invalid("act_mul_fused: the interleaved layout needs f % 8 == 0, got f = {}", f);
   if (f % 8 == 0 && (reinterpret_cast<uintptr_t>(gate_up) % 16 != 0 || reinterpret_cast<uintptr_t>(out) % 16 != 0))
     return Status::invalid("act_mul_fused: gate_up and out must be 16-byte aligned");
   return launch_pdl("act_mul_fused", act_mul_fused_kernel, dim3(ceil_div(f, 8 * kThreads), std::min(T, 65535)), dim3(kThreads), 0,
-                s, gate_up, T, f, gelu_tanh, out);
+                s, gate_up, T, f, gelu_tanh, interleaved8, out);
 }
 
 }  // namespace nibble::cuda

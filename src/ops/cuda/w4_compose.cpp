@@ -39,6 +39,26 @@ void fill_random(std::vector<uint8_t>& v, uint64_t seed) {
 
 size_t packed_code_bytes(int64_t n, int64_t k) { return static_cast<size_t>(w4_n16(n) * (k / 64) * 512); }
 
+// One array of the packed layout, [N16][entries][E bytes], where each entry holds chunks of
+// `chunk` bytes alternating between the lane group's rows g (even chunks) and g + 8 (odd ones):
+// the codes (16-byte entries of 1-byte chunks: byte 4s + r is row g + 8 (r & 1)), and every
+// format's scales and zero points. Output tile j takes its row-g chunks from gate tile j / 2 and
+// its row-(g + 8) chunks from up tile j / 2, each from that tile's half j % 2.
+std::vector<uint8_t> interleave_tiles(const std::vector<uint8_t>& gate, const std::vector<uint8_t>& up,
+                                      int64_t tiles_out, size_t entries, size_t entry_bytes, size_t chunk) {
+  std::vector<uint8_t> out(static_cast<size_t>(tiles_out) * entries * entry_bytes);
+  const size_t tile_bytes = entries * entry_bytes, n_chunks = entry_bytes / chunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t j = 0; j < tiles_out; ++j) {
+    const uint8_t* src[2] = {gate.data() + (j / 2) * tile_bytes, up.data() + (j / 2) * tile_bytes};
+    uint8_t* dst = out.data() + j * tile_bytes;
+    for (size_t e = 0; e < entries; ++e)
+      for (size_t c = 0; c < n_chunks; ++c)
+        std::memcpy(dst + e * entry_bytes + c * chunk, src[c & 1] + e * entry_bytes + ((c & ~size_t(1)) + (j & 1)) * chunk, chunk);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed) {
@@ -97,6 +117,36 @@ Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed)
       w.stream_bytes = static_cast<size_t>(n * k / 2 + n * k / 32);
       break;
     }
+  }
+  return w;
+}
+
+Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up) {
+  if (gate.flags & kW4DoubleQuant)
+    return Status::unsupported("w4_interleave_glu: double-quantized NF4 index their nested absmax by row");
+  if (gate.format != up.format || gate.flags != up.flags || gate.k != up.k || gate.code != up.code || gate.n != up.n)
+    return Status::invalid("w4_interleave_glu: gate and up differ in format, flags, codebook or shape");
+  if (gate.n % 8 != 0) return Status::invalid("w4_interleave_glu: {} rows, not a multiple of 8", gate.n);
+  W4Packed w;
+  w.format = gate.format;
+  w.flags = gate.flags;
+  w.k = gate.k;
+  w.n = 2 * gate.n;
+  w.code = gate.code;
+  w.stream_bytes = gate.stream_bytes + up.stream_bytes;
+  const int64_t tiles = w.n / 16, ku = w.k / 64, groups = w.k / 128;
+  w.q = interleave_tiles(gate.q, up.q, tiles, static_cast<size_t>(ku) * 32, 16, 1);
+  switch (w.format) {
+    case W4Format::kNf4:  // fp32 absmax: float2 (row g, row g + 8) per (unit, g)
+      w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 8, 4);
+      break;
+    case W4Format::kInt4:  // 16-bit scale per row, 8-bit zero point per row, per (group, g)
+      w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(groups) * 8, 4, 2);
+      if (!gate.zeros.empty()) w.zeros = interleave_tiles(gate.zeros, up.zeros, tiles, static_cast<size_t>(groups) * 8, 2, 1);
+      break;
+    case W4Format::kMxfp4:  // E8M0 bytes (g, 2u), (g + 8, 2u), (g, 2u + 1), (g + 8, 2u + 1)
+      w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 4, 1);
+      break;
   }
   return w;
 }

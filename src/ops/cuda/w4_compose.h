@@ -22,4 +22,11 @@ Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed)
 // offset): `unsupported`, and the caller keeps the parts separate.
 Result<W4Packed> w4_concat_rows(std::span<const W4Packed* const> parts);
 
+// The gate and up projections of a gated MLP as one weight whose rows are interleaved by 8: row
+// tile j (rows [16j, 16j + 16)) holds gate rows [8j, 8j + 8), then up rows [8j, 8j + 8), so that
+// a GEMV lane holds gate and up of the same output (W4Epilogue). Both parts share format, flags,
+// codebook, k and n, with n % 8 == 0. Double-quantized NF4 is `unsupported` (its nested absmax is
+// indexed by the canonical row: the same reason as w4_concat_rows).
+Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up);
+
 }  // namespace nibble::cuda

@@ -270,11 +270,11 @@ Result<W4Device> upload(const W4Packed& w, Stream& s) {
   return d;
 }
 
-Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config) {
+Status gemv_w4(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config, W4Epilogue ep) {
   switch (w.format) {
-    case W4Format::kNf4: return gemv_nf4(w, x, m, y, s, config);
-    case W4Format::kInt4: return gemv_int4(w, x, m, y, s, config);
-    case W4Format::kMxfp4: return gemv_mxfp4(w, x, m, y, s, config);
+    case W4Format::kNf4: return gemv_nf4(w, x, m, y, s, config, ep);
+    case W4Format::kInt4: return gemv_int4(w, x, m, y, s, config, ep);
+    case W4Format::kMxfp4: return gemv_mxfp4(w, x, m, y, s, config, ep);
   }
   return Status::internal("gemv_w4: unknown format");
 }
