@@ -316,12 +316,25 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   __syncthreads();
   if (!s_last) return;
   __threadfence();
+  const size_t row0 = static_cast<size_t>(tok) * p.n_heads + h0;
+  const int d4n = D / 4;  // D is a multiple of 8
+  // One output (4 columns of one head row) a thread and at most kOne splits (batch 1 up to 1,024
+  // keys, Llama-3-8B's 4 heads x 128 columns): the thread loads its partials before the weights
+  // are known, so the merge's loads are all in flight at once: one L2 round trip, not two.
+  constexpr int kOne = 16;
+  const bool one_pass = nh * d4n <= kDecThreads && n_used <= kOne;
+  float4 part[kOne];
+  if (one_pass && threadIdx.x < nh * d4n) {
+    const int r = threadIdx.x / d4n, d4 = threadIdx.x - r * d4n;
+    const float4* src = reinterpret_cast<const float4*>(ws_o + (row0 + r) * n_splits * D) + d4;
+#pragma unroll
+    for (int u = 0; u < kOne; ++u)
+      if (u < n_used) part[u] = __ldcg(src + static_cast<size_t>(u) * d4n);
+  }
   // Weights of every (head, split) once, in shared memory: w = exp2(m_s - m_all) / L. The maxima
-  // and the sums come in one L2 round trip (they used to be two: the sums were read after the
-  // maxima were in shared memory).
+  // and the sums come in one L2 round trip.
   float* s_w = reinterpret_cast<float*>(smem);  // [16][n_splits] (n_splits <= kMaxSplits), first n_used used
   float* s_ls = s_w + 16 * n_splits;            // the splits' sums, same layout
-  const size_t row0 = static_cast<size_t>(tok) * p.n_heads + h0;
   for (int idx = threadIdx.x; idx < nh * n_used; idx += kDecThreads) {
     const int r = idx / n_used, sp = idx - r * n_used;
     const float ms = __ldcg(ws_m + (row0 + r) * n_splits + sp), ls = __ldcg(ws_l + (row0 + r) * n_splits + sp);
@@ -346,34 +359,48 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
     for (int sp = lane; sp < n_used; sp += 32) s_w[r * n_splits + sp] *= inv;
   }
   __syncthreads();
-  // Four output columns a thread (16-byte loads), the splits added in order, kU loads in flight:
-  // one L2 round trip up to 8 used splits (512 keys at the minimum split), not one per split.
-  constexpr int kU = 8;
-  const int d4n = D / 4;  // D is a multiple of 8
-  for (int idx = threadIdx.x; idx < nh * d4n; idx += kDecThreads) {
-    const int r = idx / d4n, d4 = idx - r * d4n;
-    const float4* src = reinterpret_cast<const float4*>(ws_o + (row0 + r) * n_splits * D) + d4;
-    const float* w = s_w + r * n_splits;
-    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int sp = 0; sp < n_used; sp += kU) {
-      float4 v[kU];
-#pragma unroll
-      for (int u = 0; u < kU; ++u)
-        if (sp + u < n_used) v[u] = __ldcg(src + static_cast<size_t>(sp + u) * d4n);
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        if (sp + u >= n_used) break;
-        const float wt = w[sp + u];
-        acc.x = fmaf(wt, v[u].x, acc.x);
-        acc.y = fmaf(wt, v[u].y, acc.y);
-        acc.z = fmaf(wt, v[u].z, acc.z);
-        acc.w = fmaf(wt, v[u].w, acc.w);
-      }
-    }
+  auto write4 = [&](int r, int d4, const float4& acc) {
     uint2 packed;
     packed.x = pack_bf16x2(acc.x, acc.y);
     packed.y = pack_bf16x2(acc.z, acc.w);
     *reinterpret_cast<uint2*>(out + (row0 + r) * D + 4 * d4) = packed;
+  };
+  auto add = [](float4& acc, float wt, const float4& v) {
+    acc.x = fmaf(wt, v.x, acc.x);
+    acc.y = fmaf(wt, v.y, acc.y);
+    acc.z = fmaf(wt, v.z, acc.z);
+    acc.w = fmaf(wt, v.w, acc.w);
+  };
+  if (one_pass) {
+    if (threadIdx.x < nh * d4n) {
+      const int r = threadIdx.x / d4n, d4 = threadIdx.x - r * d4n;
+      float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+      for (int u = 0; u < kOne; ++u)
+        if (u < n_used) add(acc, s_w[r * n_splits + u], part[u]);  // in split order, as below
+      write4(r, d4, acc);
+    }
+  } else {
+    // Four output columns a thread (16-byte loads), the splits added in order, kU loads in flight.
+    constexpr int kU = 8;
+    for (int idx = threadIdx.x; idx < nh * d4n; idx += kDecThreads) {
+      const int r = idx / d4n, d4 = idx - r * d4n;
+      const float4* src = reinterpret_cast<const float4*>(ws_o + (row0 + r) * n_splits * D) + d4;
+      const float* w = s_w + r * n_splits;
+      float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      for (int sp = 0; sp < n_used; sp += kU) {
+        float4 v[kU];
+#pragma unroll
+        for (int u = 0; u < kU; ++u)
+          if (sp + u < n_used) v[u] = __ldcg(src + static_cast<size_t>(sp + u) * d4n);
+#pragma unroll
+        for (int u = 0; u < kU; ++u) {
+          if (sp + u >= n_used) break;
+          add(acc, w[sp + u], v[u]);
+        }
+      }
+      write4(r, d4, acc);
+    }
   }
   if (threadIdx.x == 0) *counter = 0;  // left at zero for the next user of the scratch
 }
