@@ -50,8 +50,9 @@ void expect_close(const std::vector<float>& ours, const std::vector<float>& ref,
     EXPECT_LE(rel, 3e-2) << what << " row " << r;
     std::vector<float> sorted(b, b + vocab);
     std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
-    if (sorted[0] - sorted[1] > 2 * max_diff)
+    if (sorted[0] - sorted[1] > 2 * max_diff) {  // braces: EXPECT_EQ expands to an if / else
       EXPECT_EQ(std::max_element(a, a + vocab) - a, std::max_element(b, b + vocab) - b) << what << " argmax, row " << r;
+    }
   }
   ::testing::Test::RecordProperty(what, std::to_string(worst));
 }
