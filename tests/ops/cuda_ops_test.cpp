@@ -195,6 +195,15 @@ std::vector<double> ref_gemv(const std::vector<float>& x, const std::vector<floa
   return y;
 }
 
+// One GEMV of fresh random bf16 activations (widened into *xw) into a poisoned y of m x n_out.
+Result<std::vector<uint16_t>> run_gemv(Stream& st, const W4Device& w, int m, int64_t n_out, int config, W4Epilogue ep,
+                                       std::vector<float>* xw) {
+  auto x = to_device(st, to_bf16(randn(static_cast<size_t>(m * w.k)), xw));
+  auto y = to_device(st, std::vector<uint16_t>(static_cast<size_t>(m * n_out), kBf16Nan));
+  NB_TRY(gemv_w4(w, x.get(), m, y.get(), st, config, ep));
+  return to_host(st, y);
+}
+
 void check_gemv(Stream& st, Kind kind, int64_t n, int64_t k, const std::vector<int>& ms, int config = -1) {
   const Quantized q = make_quantized(kind, n, k);
   auto dev = upload(q.packed, st);
@@ -202,13 +211,9 @@ void check_gemv(Stream& st, Kind kind, int64_t n, int64_t k, const std::vector<i
   for (int m : ms) {
     if (config >= 0 && !gemv_config_fits(config, m)) continue;
     std::vector<float> xw;
-    const auto xb = to_bf16(randn(static_cast<size_t>(m * k)), &xw);
-    auto x = to_device(st, xb);
-    auto y = to_device(st, std::vector<uint16_t>(static_cast<size_t>(m * n), kBf16Nan));
-    const Status s = gemv_w4(dev.value(), x.get(), m, y.get(), st, config);
-    ASSERT_TRUE(s.is_ok()) << s.message();
-    const auto out = to_host(st, y);
-    const double err = rel_err(out, ref_gemv(xw, q.dq, m, n, k), true);
+    auto out = run_gemv(st, dev.value(), m, n, config, W4Epilogue::kNone, &xw);
+    ASSERT_TRUE(out.is_ok()) << out.status().message();
+    const double err = rel_err(*out, ref_gemv(xw, q.dq, m, n, k), true);
     // bf16 output rounding ~2e-3; NF4 code values rounded to bf16 add about as much. With a
     // handful of outputs one unlucky cancellation in a dot product dominates the ratio.
     EXPECT_LT(err, m * n >= 64 ? 1e-2 : 3e-2) << kind_name(kind) << " M=" << m << " N=" << n << " K=" << k << " config=" << config;
@@ -274,11 +279,8 @@ void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vect
   for (int m : ms) {
     if (config >= 0 && !gemv_config_fits(config, m)) continue;
     std::vector<float> xw;
-    const auto xb = to_bf16(randn(static_cast<size_t>(m * k)), &xw);
-    auto x = to_device(st, xb);
-    auto y = to_device(st, std::vector<uint16_t>(static_cast<size_t>(m * f), kBf16Nan));
-    const Status s = gemv_w4(dev.value(), x.get(), m, y.get(), st, config, gelu ? W4Epilogue::kGeluTanhMul : W4Epilogue::kSiluMul);
-    ASSERT_TRUE(s.is_ok()) << s.message();
+    auto out = run_gemv(st, dev.value(), m, f, config, gelu ? W4Epilogue::kGeluTanhMul : W4Epilogue::kSiluMul, &xw);
+    ASSERT_TRUE(out.is_ok()) << out.status().message();
     const auto g = ref_gemv(xw, gate.dq, m, f, k), u = ref_gemv(xw, up.dq, m, f, k);
     std::vector<double> ref(g.size());
     for (size_t i = 0; i < ref.size(); ++i) {
@@ -287,7 +289,7 @@ void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vect
       (gelu ? ops::gelu_tanh_mul : ops::silu_mul)(&gf, &uf, 1, &a);
       ref[i] = a;
     }
-    const double err = rel_err(to_host(st, y), ref, true);
+    const double err = rel_err(*out, ref, true);
     EXPECT_LT(err, 2e-2) << kind_name(kind) << (gelu ? " gelu" : " silu") << " M=" << m << " F=" << f << " K=" << k
                          << " config=" << config;
   }
