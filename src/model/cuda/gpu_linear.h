@@ -32,8 +32,6 @@ class GpuLinear {
   // rows); otherwise the product into `gate_up` [m, n] and act_mul_fused over it.
   Status apply_glu(const uint16_t* x, int m, bool gelu_tanh, uint16_t* gate_up, uint16_t* out, uint16_t* scratch,
                    Blas& blas, Stream& s) const;
-  // Whether the rows are gate/up interleaved by 8 (w4_interleave_glu), else stacked [gate; up].
-  bool glu_interleaved() const { return glu_interleaved_; }
 
   // The weight parts (rows stacked in order) of a CPU-bound model, as one GPU weight: packed when
   // every part is a 4-bit format the GEMV reads (NF4 blocks of 64, INT4 group 128 without
@@ -52,7 +50,7 @@ class GpuLinear {
 
  private:
   int64_t n_ = 0, k_ = 0;
-  bool glu_interleaved_ = false;
+  bool glu_interleaved_ = false;  // rows gate/up interleaved by 8 (w4_interleave_glu), else [gate; up]
   std::optional<W4Device> w4_;
   DeviceBuffer<uint16_t> dense_;
 };

@@ -642,17 +642,14 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   constexpr int R = W / KW * RT * 16;
   const int row0 = rt_block * 16;
   const int rows = min(R, p.n - row0);
-  auto split_sum = [&](size_t o) {
-    float v = 0.0f;
-    for (int sp = 0; sp < p.splits; ++sp) v += __ldcg(p.ws + static_cast<size_t>(sp) * p.m * p.n + o);
-    return v;
-  };
   if (p.glu == 0) {
     for (int idx = tid; idx < R * p.m; idx += W * 32) {
       const int row = idx % R, m = idx / R;
       if (row >= rows) continue;
       const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
-      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(split_sum(o)));
+      float v = 0.0f;
+      for (int sp = 0; sp < p.splits; ++sp) v += __ldcg(p.ws + static_cast<size_t>(sp) * p.m * p.n + o);
+      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
     }
   } else {
     // Output column row0 / 2 + j: gate row row0 + 16 (j / 8) + j % 8, up row that + 8.
