@@ -1,5 +1,6 @@
 // nibble_gemv_bench: the 4-bit GEMVs against the byte floor, on the 15 layer shapes of
-// /work/shared/anchors (Llama-3.3-70B, Qwen3-32B, Gemma-3-27B, Llama-3-8B), M in {1, 8, 32}.
+// /work/shared/anchors (Llama-3.3-70B, Qwen3-32B, Gemma-3-27B, Llama-3-8B), M in {1, 8, 32}
+// (and 16 with --m 16).
 //
 //   floor = bytes that must move (4-bit codes + scales (+ zeros) + x + y) / copy bandwidth,
 //   the copy bandwidth measured in this run (device-to-device, bytes read + written).
@@ -509,7 +510,7 @@ int gemv_bench_main(int argc, char** argv) {
   nlohmann::json records = nlohmann::json::array();
   nlohmann::json dequant_records = nlohmann::json::array();
   const W4Format formats[] = {W4Format::kNf4, W4Format::kInt4, W4Format::kMxfp4};
-  const int ms[] = {1, 8, 32};
+  const int ms[] = {1, 8, 16, 32};  // 16 (the batch-16 decode step's M) only when asked for with --m 16
   const int batches = quick ? 7 : 25;
   auto x_r = DeviceBuffer<uint16_t>::create(s, 32 * 28672);
   auto y_r = DeviceBuffer<uint16_t>::create(s, 32 * 57344);
@@ -537,7 +538,7 @@ int gemv_bench_main(int argc, char** argv) {
       for (int c = 1; c < copies; ++c) ws.push_back(clone(ws[0], s));
       OK(s.sync());
       for (int m : ms) {
-        if (only_m && m != only_m) continue;
+        if ((only_m && m != only_m) || (m == 16 && only_m != 16)) continue;
         // correctness of this very data at this M (a handful of rows against the CPU)
         std::vector<uint16_t> yh(static_cast<size_t>(m) * sh.n);
         OK(s.memset(y_r.value().get(), 0xFF, yh.size() * 2));

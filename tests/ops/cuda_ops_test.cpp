@@ -267,6 +267,23 @@ TEST(CudaGemvW4, RunShapes) {
   }
 }
 
+// The staged-activation configurations (xs, M 17-32) on the shapes EveryConfiguration misses: a
+// K range that ends inside a group of 4 units (a part-filled stage), one unit, M just past a tile
+// of 8 tokens (rows of the stage left uncopied), N % 16 != 0, and a K long enough for split-K with
+// many groups a split.
+TEST(CudaGemvW4, StagedActivationShapes) {
+  REQUIRE_GPU();
+  for (int c = 0; c < gemv_config_count(); ++c) {
+    if (gemv_config_name(c).find("_xs") == std::string::npos) continue;
+    for (Kind kind : kAllKinds) {
+      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
+      for (auto [n, k] : {std::pair<int64_t, int64_t>{16, int4 ? 128 : 64}, {33, int4 ? 384 : 320}, {4097, 1408},
+                          {130, 14336}})
+        check_gemv(st, kind, n, k, {17, 31, 32}, c);
+    }
+  }
+}
+
 // The gated epilogue (gate/up interleaved, act(gate) * up written by the GEMV) against the same
 // reference as the plain GEMV followed by the CPU activation: every configuration (v4 and run
 // kernels, split-K included), silu and gelu_tanh, every format that interleaves.

@@ -22,10 +22,14 @@ struct GemvConfig {
                // the small layers' split-K without global partials, fences and counters
   int run = 0;  // > 0: the persistent run kernel (gemv_w4_run.cuh, M <= 8, K % 256 == 0) with this
                 // many warps resident per SM; it uses nt, warps, ahead (1..7) and xahead only
+  int xs = 0;   // 1: the activations staged in shared memory, a group of 4 units (256 columns, all
+                // M rows) at a time, double-buffered by cp.async; every warp of the block reads its
+                // B fragments from there (kw must be 1; xahead is ignored). For M > 8, where each
+                // unit's activations are 2-4 KB a warp against 512 bytes of weights.
 };
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
-// No dynamic shared memory: weights stream into registers, activations through L1.
+// Weights stream into registers; activations come through L1, or (xs) through shared memory.
 inline constexpr GemvConfig kGemvConfigs[] = {
     {1, 4, 1, 3, 1, 1, 0, 0, 0},   // 0  M <= 8
     {1, 8, 1, 3, 1, 1, 0, 0, 0},   // 1  M <= 8: eight warps share one decode table and the activations in L1
@@ -79,6 +83,11 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     // Session 4: the persistent run kernel, one wave of `run` warps per SM (bench/skeleton_probe.cu)
     {1, 8, 1, 4, 2, 1, 0, 0, 0, 1, 16}, // 47 M <= 8: 16 warps per SM, weights 4 units ahead (the probe's best skeleton)
     {1, 8, 1, 4, 3, 1, 0, 0, 0, 1, 16}, // 48 M <= 8: activations 3 units ahead
+    // Session 6: activations staged in shared memory (xs). Measured and dropped: the same at M <= 16
+    // (4 x 2 and 8 x 1: 3,796 and 3,830 against 4,207 tok/s at batch 16) and 8 warps x 2 row tiles
+    // at M <= 32 (8 warps a SM: 0.167 of the floor).
+    {4, 4, 2, 2, 1, 1, 0, 0, 0, 1, 0, 1}, // 49 M <= 32: 4 warps x 2 row tiles share one staged x
+    {4, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 1}, // 50 M <= 32: 8 warps x 1 row tile
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 

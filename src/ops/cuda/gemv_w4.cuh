@@ -18,6 +18,8 @@
 // pdl_wait()); KW warps of a block may split its K range and add in shared memory; two measured
 // dead ends stay selectable by configuration: an L2 bulk prefetch PF units ahead and the register
 // decode of RD words per unit for the table formats.
+// Session 6 (XS): for 17-32 rows the block may stage its activations in shared memory, a group of
+// 4 units at a time by cp.async, and its warps read their B fragments from there.
 #pragma once
 
 #include <algorithm>
@@ -333,7 +335,7 @@ __device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int 
     for (int i = tid; i < 256; i += n) dmap[i] = p.dmap[i];
 }
 
-template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD, int PF, int RD, int KW>
+template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD, int PF, int RD, int KW, int XS>
 // M <= 8 with 8 or more warps a block, and the register decode, are held to 64 registers: one
 // register more costs a resident block per SM (8-warp blocks: 4 -> 3 per SM).
 __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::kLut))) ? 1024 / (W * 32) : 1)
@@ -359,6 +361,13 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   // range among them and add their results in shared memory (in warp order: deterministic) before
   // the writes; no global partials for that part of the split.
   static_assert(KW >= 1 && W % KW == 0, "KW must divide the warps");
+  // XS: the block's activations pass through shared memory, a group of G units (all M rows) at a
+  // time, two stages: stage (base / G) & 1 holds units [base, base + G) of the block's K range as
+  // rows of kXsRow bytes (256 columns + 64 bytes, so that the two token rows a quarter-warp reads
+  // fall in different bank halves). A warp's B fragments are then one shared load per n-tile and
+  // half instead of one L1 load each, and the block reads each activation from L2 once.
+  static_assert(XS == 0 || KW == 1, "staged activations need every warp of the block on one K range");
+  constexpr int kXsRow = G * 64 * 2 + 64, kXsStage = NT * 8 * kXsRow;
   // lut[b * 32 + l]: bf16x2 of (code[b & 15], code[b >> 4]) for lane l.
   __shared__ __align__(16) uint32_t lut[F::kLut ? 256 * 32 : 4];
   __shared__ float dmap[256];
@@ -394,7 +403,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   const uint32_t magic = FmtInt4::kMagic + (p.m >> 30);  // a register, not an immediate (one LOP3 per word)
 
   uint4 wq[G][RT];        // weights of units i (slot i % G), AHEAD in flight
-  constexpr int XR = XAHEAD == 1 ? 2 : G;  // activation ring: slot i % XR
+  constexpr int XR = XS ? 1 : XAHEAD == 1 ? 2 : G;  // activation ring: slot i % XR (XS: the unit's own)
   uint4 xf[XR][NT][2];    // activations of units i, XAHEAD in flight
   uint32_t pre[RT][F::kPre];  // raw scale data of unit (group base + t), one group ahead
   float acc[RT][NT][4];
@@ -416,6 +425,28 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
     for (int nt = 0; nt < NT; ++nt) {
       xf[buf][nt][0] = ld_keep_v4(xp[nt] + j * 64, pol_x);
       xf[buf][nt][1] = ld_keep_v4(xp[nt] + j * 64 + 32, pol_x);
+    }
+  };
+  // XS: the copy of units [base, base + G) into their stage (16-byte pieces over the block's
+  // threads; rows past M are not copied, their columns of D are never written), and a lane's B
+  // fragments of unit j of the current group from it.
+  extern __shared__ __align__(16) uint4 xs_smem[];
+  const uint32_t xs_base = smem_addr(xs_smem);
+  auto stage_x = [&](int base) {
+    const uint32_t dst = xs_base + ((base / G) & 1) * kXsStage;
+    const int rows = min(p.m, NT * 8), pieces = min(G, n_units - base) * 8;
+    const uint16_t* src = p.x + static_cast<size_t>(u_begin + base) * 64;
+    for (int idx = tid; idx < rows * 32; idx += W * 32) {
+      const int row = idx >> 5, c = idx & 31;
+      if (c < pieces) cp_async16(dst + row * kXsRow + c * 16, src + static_cast<size_t>(row) * p.k + c * 8, pol_x);
+    }
+  };
+  auto load_xs = [&](int base, int j) {
+    const uint32_t a = xs_base + ((base / G) & 1) * kXsStage + g * kXsRow + (j * 64 + 8 * t) * 2;
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      xf[0][nt][0] = lds_v4(a + nt * 8 * kXsRow);
+      xf[0][nt][1] = lds_v4(a + nt * 8 * kXsRow + 64);
     }
   };
   // Lane t's scale data is that of unit (group base + t); its sources move one group per call.
@@ -480,16 +511,29 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
 
   // From here on we read the activations, which the previous kernel may have written.
   pdl_wait();
-  if (active && n_units > 0) {
+  if constexpr (XS) {
+    if (n_units > 0) stage_x(0);
+    cp_async_commit();
+  } else if (active && n_units > 0) {
 #pragma unroll
     for (int i = 0; i < XAHEAD; ++i)
       if (i < n_units) load_x(i, i);
   }
   __syncthreads();
 
-  if (active) {
+  // XS: every warp takes part in the staging and its barriers (a warp past the last row tile has
+  // no rt_ok[r] and computes nothing).
+  if (active || XS) {
     const uint32_t lut_lane = smem_addr(lut) + lane * 4;
     for (int base = 0; base < n_units; base += G) {
+      if constexpr (XS) {
+        // This group's stage has landed (own copies: wait; everyone's: the barrier), and every
+        // warp is done with the other stage, which now takes the next group.
+        cp_async_wait<0>();
+        __syncthreads();
+        if (base + G < n_units) stage_x(base + G);
+        cp_async_commit();
+      }
       if constexpr (PF > 0) {
         if (lane == 0 && base + PF < n_units) {
 #pragma unroll
@@ -506,7 +550,8 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
         const int i = base + j;
         if (i >= n_units) break;  // uniform over the block
         if (i + AHEAD < n_units) load_w((j + AHEAD) % G, j + AHEAD);
-        if (i + XAHEAD < n_units) load_x((j + XAHEAD) % XR, j + XAHEAD);
+        if constexpr (XS) load_xs(base, j);
+        else if (i + XAHEAD < n_units) load_x((j + XAHEAD) % XR, j + XAHEAD);
         float xs[NT][4];  // kFold: sum of the unit's activations per token (D of A = 1)
         if constexpr (kFold) {
           constexpr uint32_t kOne = 0x3F803F80u;  // bf16x2 (1, 1)
@@ -686,7 +731,8 @@ constexpr auto gemv_kernel_for() {
     static_assert(c.nt == 1, "the run kernel serves M <= 8");
     return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run>;
   } else {
-    return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw>;
+    return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw,
+                           c.xs>;
   }
 }
 template <class F, size_t... I>
@@ -753,11 +799,15 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   static std::array<std::atomic<int>, kGemvConfigCount> occupancy{};
   std::atomic<int>& occ = occupancy[config];
   int per_sm = occ.load(std::memory_order_relaxed);
+  // Staged activations (xs): two stages of 8 * nt rows of 256 columns + 64 bytes (gemv_w4_kernel).
+  const size_t smem = c.xs > 0 ? static_cast<size_t>(2) * c.nt * 8 * (256 * 2 + 64) : 0;
   if (per_sm == 0) {
     // The decode table is 33 KB a block: let shared memory take the whole carveout, so registers
     // (not the L1 / shared split) bound the resident blocks.
-    if (F::kLut) NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-    NB_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, c.warps * 32, 0));
+    if (F::kLut || smem > 0) NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
+    if (smem > 0)
+      NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    NB_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, c.warps * 32, smem));
     if (per_sm == 0) return Status::unsupported("{}: configuration {} cannot run on this device", F::kName, config);
     occ.store(per_sm, std::memory_order_relaxed);
   }
@@ -778,7 +828,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   }
   // With PDL (sm_90): this GEMV's blocks may start during the previous kernel and stream their
   // weights while it finishes; they wait for it before reading x (gemv_w4_kernel).
-  return launch_pdl(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), 0, s, p);
+  return launch_pdl(F::kName, kernel, dim3(blocks_n, splits), dim3(c.warps * 32), smem, s, p);
 }
 
 }  // namespace nibble::cuda

@@ -128,6 +128,8 @@ int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);  // N
 int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k);
 // Whether the default at this shape is the persistent run kernel (sm_90; w4_pack.cpp says where).
 bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k);
+// Whether the default at this shape is the staged-activation configuration (sm_90, 17-32 rows).
+bool gemv_staged_wanted(W4Format f, int m, int64_t n, int64_t k);
 // The v4 kernel's default for the format and M (never a run configuration): where K does not
 // allow the run kernel.
 int gemv_v4_default_config(const DeviceInfo& d, W4Format f, int m);
