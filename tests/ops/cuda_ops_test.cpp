@@ -250,21 +250,32 @@ TEST(CudaGemvW4, EveryConfiguration) {
     for (Kind kind : {Kind::kNf4Dq, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv(st, kind, 300, 2048, {1, 8, 13, 32}, c);
 }
 
+// Every configuration whose name contains `tag`, every format, on shapes {N, K, K for INT4} (INT4
+// needs K % 128 == 0) at the rows `ms`.
+struct TaggedShape {
+  int64_t n, k, k_int4;
+};
+void check_tagged_configs(Stream& st, const std::string& tag, std::initializer_list<TaggedShape> shapes,
+                          const std::vector<int>& ms) {
+  for (int c = 0; c < gemv_config_count(); ++c) {
+    if (gemv_config_name(c).find(tag) == std::string::npos) continue;
+    for (Kind kind : kAllKinds) {
+      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
+      for (const TaggedShape& sh : shapes) check_gemv(st, kind, sh.n, int4 ? sh.k_int4 : sh.k, ms, c);
+    }
+  }
+}
+
 // The run configurations (gemv_w4_run.cuh) on the shapes EveryConfiguration misses: a weight with
 // fewer 4-unit groups than the wave has warps (one tile; one group a tile), tiles cut between
 // warps with N % 16 != 0, runs covering several whole tiles, and K % 256 != 0 (the v4 kernel
 // takes over).
 TEST(CudaGemvW4, RunShapes) {
   REQUIRE_GPU();
-  for (int c = 0; c < gemv_config_count(); ++c) {
-    if (gemv_config_name(c).find("_run") == std::string::npos) continue;
-    for (Kind kind : kAllKinds) {
-      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
-      for (auto [n, k] : {std::pair<int64_t, int64_t>{1, 256}, {4097, 256}, {17, 4352}, {4097, 4352}, {20000, 512},
-                          {33, int4 ? 384 : 192}})
-        check_gemv(st, kind, n, k, {1, 3, 8}, c);
-    }
-  }
+  check_tagged_configs(st, "_run",
+                       {{1, 256, 256}, {4097, 256, 256}, {17, 4352, 4352}, {4097, 4352, 4352}, {20000, 512, 512},
+                        {33, 192, 384}},
+                       {1, 3, 8});
 }
 
 // The staged-activation configurations (xs, M 17-32) on the shapes EveryConfiguration misses: a
@@ -273,15 +284,7 @@ TEST(CudaGemvW4, RunShapes) {
 // many groups a split.
 TEST(CudaGemvW4, StagedActivationShapes) {
   REQUIRE_GPU();
-  for (int c = 0; c < gemv_config_count(); ++c) {
-    if (gemv_config_name(c).find("_xs") == std::string::npos) continue;
-    for (Kind kind : kAllKinds) {
-      const bool int4 = kind == Kind::kInt4Sym || kind == Kind::kInt4Zeros;
-      for (auto [n, k] : {std::pair<int64_t, int64_t>{16, int4 ? 128 : 64}, {33, int4 ? 384 : 320}, {4097, 1408},
-                          {130, 14336}})
-        check_gemv(st, kind, n, k, {17, 31, 32}, c);
-    }
-  }
+  check_tagged_configs(st, "_xs", {{16, 64, 128}, {33, 320, 384}, {4097, 1408, 1408}, {130, 14336, 14336}}, {17, 31, 32});
 }
 
 // The gated epilogue (gate/up interleaved, act(gate) * up written by the GEMV) against the same
