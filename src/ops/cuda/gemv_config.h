@@ -2,6 +2,7 @@
 // and the host-side choice. Plain C++: no CUDA types.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace nibble::cuda {
@@ -24,9 +25,18 @@ struct GemvConfig {
                 // many warps resident per SM; it uses nt, warps, ahead (1..7) and xahead only
   int xs = 0;   // 1: the activations staged in shared memory, a group of 4 units (256 columns, all
                 // M rows) at a time, double-buffered by cp.async; every warp of the block reads its
-                // B fragments from there (kw must be 1; xahead is ignored). For M > 8, where each
-                // unit's activations are 2-4 KB a warp against 512 bytes of weights.
+                // B fragments from there (kw must be 1; xahead is ignored). No activation registers
+                // ahead: at M = 32 that is 114 registers for 8 warps, 16 warps a SM (docs/kernels.md,
+                // session 6).
 };
+
+// xs: bytes of one staged token row (256 bf16 columns + 64 bytes of padding, so that the two rows a
+// quarter-warp reads fall in different bank halves) and the dynamic shared memory of a block (two
+// stages of 8 * nt rows). The kernel and the launch both size the stages from these.
+inline constexpr int kGemvXsRowBytes = 4 * 64 * 2 + 64;
+constexpr size_t gemv_xs_smem_bytes(const GemvConfig& c) {
+  return c.xs > 0 ? static_cast<size_t>(2) * c.nt * 8 * kGemvXsRowBytes : 0;
+}
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
 // Weights stream into registers; activations come through L1, or (xs) through shared memory.

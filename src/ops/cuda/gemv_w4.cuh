@@ -363,11 +363,12 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   static_assert(KW >= 1 && W % KW == 0, "KW must divide the warps");
   // XS: the block's activations pass through shared memory, a group of G units (all M rows) at a
   // time, two stages: stage (base / G) & 1 holds units [base, base + G) of the block's K range as
-  // rows of kXsRow bytes (256 columns + 64 bytes, so that the two token rows a quarter-warp reads
-  // fall in different bank halves). A warp's B fragments are then one shared load per n-tile and
-  // half instead of one L1 load each, and the block reads each activation from L2 once.
+  // rows of kXsRow bytes (gemv_config.h: 256 columns + 64 bytes, so that the two token rows a
+  // quarter-warp reads fall in different bank halves). A warp's B fragments are then one shared
+  // load per n-tile and half instead of one L1 load each, and no activation registers run ahead.
   static_assert(XS == 0 || KW == 1, "staged activations need every warp of the block on one K range");
-  constexpr int kXsRow = G * 64 * 2 + 64, kXsStage = NT * 8 * kXsRow;
+  constexpr int kXsRow = kGemvXsRowBytes, kXsStage = NT * 8 * kXsRow;
+  static_assert(kXsRow == G * 64 * 2 + 64, "a stage row is one group of units plus the padding");
   // lut[b * 32 + l]: bf16x2 of (code[b & 15], code[b >> 4]) for lane l.
   __shared__ __align__(16) uint32_t lut[F::kLut ? 256 * 32 : 4];
   __shared__ float dmap[256];
@@ -799,8 +800,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   static std::array<std::atomic<int>, kGemvConfigCount> occupancy{};
   std::atomic<int>& occ = occupancy[config];
   int per_sm = occ.load(std::memory_order_relaxed);
-  // Staged activations (xs): two stages of 8 * nt rows of 256 columns + 64 bytes (gemv_w4_kernel).
-  const size_t smem = c.xs > 0 ? static_cast<size_t>(2) * c.nt * 8 * (256 * 2 + 64) : 0;
+  const size_t smem = gemv_xs_smem_bytes(c);  // the staged activations' two stages (xs), else 0
   if (per_sm == 0) {
     // The decode table is 33 KB a block: let shared memory take the whole carveout, so registers
     // (not the L1 / shared split) bound the resident blocks.
