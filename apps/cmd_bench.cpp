@@ -35,6 +35,7 @@ struct Options {
   int batch = 1;
   bool json = false;
   bool no_graphs = false;
+  std::string nf4_scales = "auto";
   bool kernels = false;  // the 4-bit GEMV benchmark instead of a model
   bool quick = false;
   std::string out;     // results file to append an e2e record to
@@ -120,6 +121,7 @@ int run_kernels(const Options& o) {
   if (!o.anchor.empty()) args.insert(args.end(), {"--anchors", o.anchor});
   if (!o.llamacpp_anchor.empty()) args.insert(args.end(), {"--llamacpp-anchors", o.llamacpp_anchor});
   if (o.quick) args.push_back("--quick");
+  args.insert(args.end(), {"--nf4-scales", o.nf4_scales == "dq" ? "dq" : "fp32"});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   if (const int rc = gemv_bench_main(static_cast<int>(argv.size()), argv.data()); rc != 0 || tmp.empty()) return rc;
@@ -129,7 +131,7 @@ int run_kernels(const Options& o) {
   nlohmann::json doc;
   if (std::ifstream prev(o.out); prev) doc = nlohmann::json::parse(prev, nullptr, false);
   if (!doc.is_object()) doc = nlohmann::json::object();
-  for (const char* key : {"device", "date", "sm_count", "copy_TBps", "method", "gemv", "summary", "chain", "pdl"})
+  for (const char* key : {"device", "date", "sm_count", "copy_TBps", "method", "gemv", "summary", "chain", "pdl", "nf4_scales"})
     if (g.contains(key)) doc[key] = g[key];
   std::ofstream(o.out) << doc.dump(2) << "\n";
   std::filesystem::remove(tmp);
@@ -164,6 +166,9 @@ int run(const Options& o) {
 #ifdef NIBBLE_HAVE_CUDA
     cuda::CudaOptions co;
     co.graphs = !o.no_graphs;
+    if (o.nf4_scales == "fp32") co.nf4_scales = cuda::Nf4Scales::kFp32;
+    else if (o.nf4_scales == "dq") co.nf4_scales = cuda::Nf4Scales::kDoubleQuant;
+    else if (o.nf4_scales != "auto") return report_error(Status::invalid("bench: --nf4-scales must be auto, fp32 or dq"));
     Result<std::unique_ptr<cuda::CudaModel>> g = Status::internal("unreachable");
     if (!o.config.empty()) {
       std::optional<cuda::W4Format> f;
@@ -280,6 +285,10 @@ const bool registered = register_command({
                    "GPU: the 4-bit GEMV benchmark (15 layer shapes x NF4/INT4/MXFP4 x M 1/8/32) instead of a model");
       sub.add_flag("--quick", o->quick, "with --kernels: fewer configurations and repetitions");
       sub.add_flag("--no-graphs", o->no_graphs, "GPU: launch every kernel of a decode step instead of a CUDA graph");
+      sub.add_option("--nf4-scales", o->nf4_scales,
+                     "GPU: double-quantized NF4 absmax widened to fp32 (fp32), kept as 1-byte codes (dq), or fp32 "
+                     "where it fits (auto)")
+          ->capture_default_str();
       sub.add_option("--out", o->out, "append an e2e record to this results JSON");
       sub.add_option("--anchor", o->anchor,
                      "anchor figures to compare with: JSON lines of bench/e2e_anchor.py, or with --kernels the JSON of "

@@ -19,6 +19,10 @@
 //                          [--quick] [--only SHAPE]
 //                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--configs I,J,...]
 //                          [--no-dequant] [--chain | --chain-only] [--chain-configs I,J,...]
+//                          [--nf4-scales fp32|dq]
+// NF4 weights are drawn double-quantized, as checkpoints ship them, and timed as the engine holds
+// them by default: absmax widened to fp32 (w4_widen_nested; --nf4-scales dq keeps the 1-byte
+// codes). The floor counts the double-quantized bytes either way.
 // It also times w4_dequant_bf16 per shape and format (bytes = packed weight + bf16 matrix).
 //
 // --chain: the GEMVs of a decode step back to back, as the engine runs them: the four of a
@@ -50,6 +54,7 @@
 #include "core/dtype.h"
 #include "gemv_shapes.h"
 #include "ops/cuda/gemv_w4.h"
+#include "ops/cuda/w4_compose.h"
 #include "quant/nf4.h"
 
 using namespace nibble;
@@ -116,7 +121,7 @@ W4Packed random_weight(W4Format f, int64_t n, int64_t k) {
       for (auto& x : w.nested) x = rnd_float(0.01f, 0.03f);
       const auto& dm = quant::dynamic_map_signed();
       w.dmap.assign(dm.begin(), dm.end());
-      w.offset = 0.02f;
+      w.dq = W4DqParts::single(0.02f);
       w.stream_bytes = static_cast<size_t>(n * k / 2 + nb + (nb + 255) / 256 * 4);
       break;
     }
@@ -151,7 +156,7 @@ W4Device clone(const W4Device& a, Stream& s) {
   d.k = a.k;
   d.flags = a.flags;
   d.code = a.code;
-  d.offset = a.offset;
+  d.dq = a.dq;
   d.stream_bytes = a.stream_bytes;
   auto cp = [&](const auto& src, auto& dst) {
     if (!src.size()) return;
@@ -291,7 +296,7 @@ int v3_default(W4Format f, int m) {
 }
 
 nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std::string& only_format, int only_m,
-                         bool quick, const std::vector<int>& extra_configs) {
+                         bool quick, const std::vector<int>& extra_configs, bool nf4_fp32) {
   struct LayerShape {
     const char* name;
     int64_t n, k;
@@ -308,7 +313,12 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
     std::vector<W4Device> base;
     size_t weight_bytes = 0;
     for (const auto& sh : shapes) {
-      const W4Packed host = random_weight(f, sh.n, sh.k);
+      W4Packed host = random_weight(f, sh.n, sh.k);
+      if (nf4_fp32 && f == W4Format::kNf4) {
+        auto wide = w4_widen_nested(host);
+        OK(wide.status());
+        host = std::move(wide.value());
+      }
       auto d = upload(host, s);
       OK(d.status());
       base.push_back(std::move(d.value()));
@@ -423,7 +433,7 @@ int gemv_bench_main(int argc, char** argv) {
   std::string out_path, anchors_path, llamacpp_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;
-  bool quick = false, dequant = true, chain = false, chain_only = false;
+  bool quick = false, dequant = true, chain = false, chain_only = false, nf4_fp32 = true;
   std::vector<int> config_list, chain_configs;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -435,6 +445,7 @@ int gemv_bench_main(int argc, char** argv) {
     else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
     else if (a == "--llamacpp-anchors" && i + 1 < argc) llamacpp_path = argv[++i];
     else if (a == "--quick") quick = true;
+    else if (a == "--nf4-scales" && i + 1 < argc) nf4_fp32 = std::string(argv[++i]) != "dq";
     else if (a == "--no-dequant") dequant = false;
     else if (a == "--chain") chain = true;
     else if (a == "--chain-only") chain = chain_only = true;
@@ -448,7 +459,7 @@ int gemv_bench_main(int argc, char** argv) {
     }
     else {
       std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--llamacpp-anchors FILE.json] [--quick] [--only SHAPE] "
-                   "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only]\n", argv[0]);
+                   "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only] [--nf4-scales fp32|dq]\n", argv[0]);
       return 2;
     }
   }
@@ -521,14 +532,19 @@ int gemv_bench_main(int argc, char** argv) {
   OK(s.upload(x_r.value().get(), xh.data(), xh.size() * 2));
 
   nlohmann::json chain_records = nlohmann::json::array();
-  if (chain) chain_records = run_chain(s, dev, bw, only_format, only_m, quick, chain_configs);
+  if (chain) chain_records = run_chain(s, dev, bw, only_format, only_m, quick, chain_configs, nf4_fp32);
 
   for (const Shape& sh : kShapes) {
     if (chain_only) break;
     if (!only_shape.empty() && only_shape != sh.name) continue;
     for (W4Format f : formats) {
       if (!only_format.empty() && only_format != w4_format_name(f)) continue;
-      const W4Packed host = random_weight(f, sh.n, sh.k);
+      W4Packed host = random_weight(f, sh.n, sh.k);
+      if (nf4_fp32 && f == W4Format::kNf4) {
+        auto wide = w4_widen_nested(host);
+        OK(wide.status());
+        host = std::move(wide.value());
+      }
       auto first = upload(host, s);
       OK(first.status());
       std::vector<W4Device> ws;
@@ -685,7 +701,8 @@ int gemv_bench_main(int argc, char** argv) {
                         {"per_config_summary", per_config_summary},
                         {"dequant_bf16", dequant_records},
                         {"chain", chain_records},
-                        {"pdl", std::getenv("NIBBLE_NO_PDL") == nullptr && dev.cc_major >= 9}};
+                        {"pdl", std::getenv("NIBBLE_NO_PDL") == nullptr && dev.cc_major >= 9},
+                        {"nf4_scales", nf4_fp32 ? "fp32 (widened from double quantization)" : "double-quantized"}};
   if (!out_path.empty()) {
     std::ofstream o(out_path);
     o << doc.dump(1) << "\n";

@@ -79,6 +79,7 @@ class BnbLoader : public QuantLoader {
     std::memcpy(code.data(), qmap.data, sizeof(code));
     size_t file_bytes = packed.nbytes + qs_t.nbytes + qmap.nbytes;
     std::vector<float> absmax;
+    std::optional<Bnb4Nested> kept;
     if (qs.nested) {
       if (qs.nested_blocksize <= 0)
         return Status::invalid("{}: tensor '{}': nested_blocksize {} is not positive", qs_t.file,
@@ -88,9 +89,18 @@ class BnbLoader : public QuantLoader {
       NB_ASSIGN_OR_RETURN(TensorRef na, get_exact(src, name + ".nested_absmax", DType::kF32, {n_nested},
                                                   fmt::format(" (nested_blocksize {})", qs.nested_blocksize)));
       NB_ASSIGN_OR_RETURN(TensorRef nmap, get_exact(src, name + ".nested_quant_map", DType::kF32, {256}));
-      absmax = double_dequantize(static_cast<const uint8_t*>(aq.data), n_blocks,
-                                 static_cast<const float*>(na.data), static_cast<int>(qs.nested_blocksize),
-                                 static_cast<const float*>(nmap.data), static_cast<float>(qs.nested_offset));
+      Bnb4Nested nd;
+      const auto* aq_p = static_cast<const uint8_t*>(aq.data);
+      const auto* na_p = static_cast<const float*>(na.data);
+      const auto* map_p = static_cast<const float*>(nmap.data);
+      nd.q.assign(aq_p, aq_p + n_blocks);
+      nd.nested_absmax.assign(na_p, na_p + n_nested);
+      nd.map.assign(map_p, map_p + 256);
+      nd.offset = static_cast<float>(qs.nested_offset);
+      nd.nested_blocksize = static_cast<int>(qs.nested_blocksize);
+      absmax = double_dequantize(nd.q.data(), n_blocks, nd.nested_absmax.data(), nd.nested_blocksize,
+                                 nd.map.data(), nd.offset);
+      kept = std::move(nd);
       file_bytes += aq.nbytes + na.nbytes + nmap.nbytes;
     } else {
       NB_ASSIGN_OR_RETURN(TensorRef a, get_exact(src, name + ".absmax", DType::kF32, {n_blocks}, why));
@@ -100,7 +110,7 @@ class BnbLoader : public QuantLoader {
     }
     return std::unique_ptr<QuantWeight>(new Bnb4Weight(rows, cols, static_cast<int>(qs.blocksize), type,
                                                        code, static_cast<const uint8_t*>(packed.data),
-                                                       std::move(absmax), file_bytes));
+                                                       std::move(absmax), file_bytes, {}, std::move(kept)));
   }
 };
 

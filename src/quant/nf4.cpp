@@ -274,10 +274,10 @@ bool bnb4_blocksize_ok(int64_t bs) {
 
 Bnb4Weight::Bnb4Weight(int64_t rows, int64_t cols, int blocksize, Bnb4Type type,
                        std::array<float, 16> code, const uint8_t* packed, std::vector<float> absmax,
-                       size_t file_bytes, std::vector<uint8_t> owned)
+                       size_t file_bytes, std::vector<uint8_t> owned, std::optional<Bnb4Nested> nested)
     : rows_(rows), cols_(cols), blocksize_(blocksize), type_(type), code_(code),
       owned_(std::move(owned)), packed_(owned_.empty() ? packed : owned_.data()),
-      absmax_(std::move(absmax)), file_bytes_(file_bytes) {}
+      absmax_(std::move(absmax)), nested_(std::move(nested)), file_bytes_(file_bytes) {}
 
 void Bnb4Weight::dequant_row(int64_t r, float* out) const {
   const int64_t e0 = r * cols_;

@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,16 +80,28 @@ float bnb_mean(const float* x, int64_t n);
 // Which block sizes bnb accepts.
 bool bnb4_blocksize_ok(int64_t blocksize);
 
+// A checkpoint's double quantization of the absmax values, as its file holds it:
+// absmax[b] = map[q[b]] * nested_absmax[b / nested_blocksize] + offset (double_dequantize).
+struct Bnb4Nested {
+  std::vector<uint8_t> q;            // [n_blocks] the file's `.absmax`
+  std::vector<float> nested_absmax;  // [ceil(n_blocks / nested_blocksize)]
+  std::vector<float> map;            // [256] the file's `.nested_quant_map`
+  float offset = 0;
+  int nested_blocksize = 256;
+};
+
 // A bitsandbytes 4-bit weight [rows, cols], ready for row-wise dequantization.
 // Layout: the flattened matrix (element e = r * cols + c) as bnb4_quantize describes; absmax is
-// held already de-nested (fp32 per block) because double quantization only compresses the file.
+// held de-nested (fp32 per block) for the CPU's row dequantization. A double-quantized
+// checkpoint's codes are kept too (`nested()`), so that the GPU reads 1 byte per block instead
+// of 4 (docs/gpu_backend.md).
 // value(e) = code[nibble(e)] * absmax[e / blocksize], one fp32 multiply.
 class Bnb4Weight : public QuantWeight {
  public:
   // `packed` must outlive the weight (a memory map) unless `owned` holds it.
   Bnb4Weight(int64_t rows, int64_t cols, int blocksize, Bnb4Type type, std::array<float, 16> code,
              const uint8_t* packed, std::vector<float> absmax, size_t file_bytes,
-             std::vector<uint8_t> owned = {});
+             std::vector<uint8_t> owned = {}, std::optional<Bnb4Nested> nested = std::nullopt);
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   void dequant_row(int64_t r, float* out) const override;
@@ -98,6 +111,8 @@ class Bnb4Weight : public QuantWeight {
   int blocksize() const { return blocksize_; }
   const uint8_t* packed() const { return packed_; }
   const std::vector<float>& absmax() const { return absmax_; }
+  // The file's double quantization, or null when its absmax was stored in fp32.
+  const Bnb4Nested* nested() const { return nested_ ? &*nested_ : nullptr; }
 
  private:
   int64_t rows_, cols_;
@@ -107,6 +122,7 @@ class Bnb4Weight : public QuantWeight {
   std::vector<uint8_t> owned_;
   const uint8_t* packed_;
   std::vector<float> absmax_;  // [ceil(rows*cols/blocksize)]
+  std::optional<Bnb4Nested> nested_;
   size_t file_bytes_;
 };
 

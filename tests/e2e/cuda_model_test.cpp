@@ -12,11 +12,15 @@ TEST(CudaModel, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBB
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <random>
 
 #include "cuda_test_skip.h"
 #include "golden_util.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
+#include "quant/quantize_model.h"
+#include "quant/st_writer.h"
 #include "runtime/model_bundle.h"
 #include "runtime/session.h"
 #include "runtime/single_sequence.h"
@@ -173,6 +177,137 @@ TEST(CudaModel, RandomNf4ModelRuns) {
     ASSERT_TRUE(logits.is_ok()) << logits.status().message();
     for (float x : *logits) ASSERT_TRUE(std::isfinite(x)) << w4_format_name(f);
   }
+}
+
+// A random Llama-shaped model large enough for every linear layer to take the packed 4-bit path
+// (K % 128 == 0; every part of q/k/v and gate/up fills whole nested blocks of 256 NF4 absmax),
+// written as a HuggingFace folder in f32.
+std::string write_random_llama(const fs::path& dir) {
+  constexpr int kHidden = 256, kInter = 512, kHeads = 4, kKv = 2, kHeadDim = 64, kLayers = 2, kVocab = 512;
+  fs::create_directories(dir);
+  std::ofstream(dir / "config.json") << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama",
+    "hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 64, "num_hidden_layers": 2, "vocab_size": 512, "hidden_act": "silu", "rms_norm_eps": 1e-05,
+    "rope_theta": 10000.0, "max_position_embeddings": 1024, "tie_word_embeddings": false,
+    "bos_token_id": 1, "eos_token_id": 2})";
+  std::mt19937 gen(1234);
+  std::vector<quant::OutTensor> t;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, float std, float mean = 0) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::normal_distribution<float> d(mean, std);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = d(gen);
+    t.push_back(quant::make_out(name, "F32", std::move(shape), v.data(), v.size()));
+  };
+  add("model.embed_tokens.weight", {kVocab, kHidden}, 1.0f);
+  add("lm_head.weight", {kVocab, kHidden}, 0.06f);
+  add("model.norm.weight", {kHidden}, 0.05f, 1.0f);
+  for (int l = 0; l < kLayers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    add(p + "input_layernorm.weight", {kHidden}, 0.05f, 1.0f);
+    add(p + "post_attention_layernorm.weight", {kHidden}, 0.05f, 1.0f);
+    // Different spreads per projection, so the parts of a fused weight have different offsets.
+    add(p + "self_attn.q_proj.weight", {kHeads * kHeadDim, kHidden}, 0.08f);
+    add(p + "self_attn.k_proj.weight", {kKv * kHeadDim, kHidden}, 0.2f);
+    add(p + "self_attn.v_proj.weight", {kKv * kHeadDim, kHidden}, 0.05f);
+    add(p + "self_attn.o_proj.weight", {kHidden, kHeads * kHeadDim}, 0.04f);
+    add(p + "mlp.gate_proj.weight", {kInter, kHidden}, 0.1f);
+    add(p + "mlp.up_proj.weight", {kInter, kHidden}, 0.03f);
+    add(p + "mlp.down_proj.weight", {kHidden, kInter}, 0.05f);
+  }
+  EXPECT_TRUE(quant::write_safetensors((dir / "model.safetensors").string(), t).is_ok());
+  return dir.string();
+}
+
+// write_random_llama's linear weights as packed NF4 (blocks of 64) on the device, fused as the
+// GPU model fuses them (q|k|v, gate|up, o, down: every part a multiple of 16 rows): codes plus
+// fp32 absmax, or where double quantization is kept, 1-byte absmax codes, each part's nested
+// absmax (one fp32 per 256 blocks) and the 256-entry map.
+size_t nf4_linear_device_bytes(bool nested_kept) {
+  const std::vector<std::vector<int64_t>> fused = {{256, 128, 128}, {256}, {512, 512}, {256}};  // rows of each part
+  const int64_t ks[] = {256, 256, 256, 512};
+  size_t b = 0;
+  for (int l = 0; l < 2; ++l)
+    for (size_t i = 0; i < fused.size(); ++i) {
+      int64_t rows = 0, nested = 0;
+      for (int64_t r : fused[i]) {
+        rows += r;
+        nested += (r * ks[i] / 64 + 255) / 256;
+      }
+      const int64_t blocks = rows * ks[i] / 64;
+      b += static_cast<size_t>(rows * ks[i] / 2 + (nested_kept ? blocks + 4 * nested + 4 * 256 : 4 * blocks));
+    }
+  return b;
+}
+
+// Bytes one step must read for the same weights: the checkpoint's own format (1-byte absmax
+// codes and nested absmax when double-quantized) whatever form the GPU holds, plus the bf16 LM
+// head and the norms (CudaModel::weight_stream_bytes).
+size_t nf4_stream_bytes(bool double_quant) {
+  const int64_t shapes[][2] = {{256, 256}, {128, 256}, {128, 256}, {256, 256}, {512, 256}, {512, 256}, {256, 512}};
+  size_t b = 512 * 256 * 2;
+  for (int l = 0; l < 2; ++l) {
+    for (const auto& s : shapes) {
+      const int64_t blocks = s[0] * s[1] / 64;
+      b += static_cast<size_t>(s[0] * s[1] / 2 + (double_quant ? blocks + (blocks + 255) / 256 * 4 : 4 * blocks));
+    }
+    b += 4 * 256;
+  }
+  return b;
+}
+
+// Checkpoints quantized by `nibble quantize` (bitsandbytes NF4 with and without double
+// quantization, INT4 group 128, MXFP4) run on the GPU's packed 4-bit path and give the CPU's
+// logits on the same file, within bf16 tolerance. Double-quantized NF4 is widened to fp32
+// absmax by default and kept as the file has it with Nf4Scales::kDoubleQuant (fused q/k/v with
+// three offsets, gate|up interleaved); the step's byte count is the file's either way.
+TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const fs::path root = fs::temp_directory_path() / ("nibble_cuda_quant_" + std::to_string(::getpid()));
+  const std::string src = write_random_llama(root / "f32");
+  struct Case {
+    const char* name;
+    quant::QuantizeOptions opt;
+    Nf4Scales scales;
+    const char* gpu_format;
+  };
+  const Case cases[] = {{"nf4-dq", {"nf4", 0, true}, Nf4Scales::kAuto, "nf4"},
+                        {"nf4-dq-kept", {"nf4", 0, true}, Nf4Scales::kDoubleQuant, "nf4"},
+                        {"nf4", {"nf4", 0, false}, Nf4Scales::kDoubleQuant, "nf4"},
+                        {"int4", {"int4", 0, true}, Nf4Scales::kAuto, "int4"},
+                        {"mxfp4", {"mxfp4", 0, true}, Nf4Scales::kAuto, "mxfp4"}};
+  std::vector<int32_t> prompt(40);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 193 + 7) % 512);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const std::string dir = (root / c.name).string();
+    auto rep = quant::quantize_model(src, dir, c.opt);
+    ASSERT_TRUE(rep.is_ok()) << rep.status().message();
+    auto cpu = Model::load(dir);
+    ASSERT_TRUE(cpu.is_ok()) << cpu.status().message();
+    CudaOptions co;
+    co.nf4_scales = c.scales;
+    auto gpu = CudaModel::create(**cpu, co);
+    ASSERT_TRUE(gpu.is_ok()) << gpu.status().message();
+    EXPECT_EQ((*gpu)->weight_format(), c.gpu_format);
+    if (c.opt.format == "nf4") {
+      const bool kept = c.opt.double_quant && c.scales == Nf4Scales::kDoubleQuant;
+      EXPECT_EQ((*gpu)->linear_device_bytes(), nf4_linear_device_bytes(kept));
+      EXPECT_EQ((*gpu)->weight_stream_bytes(), nf4_stream_bytes(c.opt.double_quant));
+    }
+    // 40 rows at once (dequantize + GEMM), chunks of 12 (the skinny GEMV) and one token at a
+    // time (the decode step's GEMV, from CUDA graphs).
+    auto want = sequence_logits(**cpu, prompt);
+    ASSERT_TRUE(want.is_ok()) << want.status().message();
+    for (int chunk : {0, 12, 1}) {
+      auto got = sequence_logits(**gpu, prompt, chunk);
+      ASSERT_TRUE(got.is_ok()) << got.status().message();
+      expect_close(*got, *want, 512, std::string(c.name) + "_chunk" + std::to_string(chunk));
+    }
+  }
+  std::error_code ec;
+  fs::remove_all(root, ec);
 }
 
 // The bundled Q4_1 GGUF (dequantized to bf16 on the GPU) answers the demo question as the CPU does.

@@ -14,6 +14,7 @@ TEST(CudaOps, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBBLE
 #include <cstring>
 #include <memory>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
@@ -69,9 +70,11 @@ struct Quantized {
   std::vector<float> dq;  // [n, k] the canonical dequantizer's values
 };
 
-Quantized make_quantized(Kind kind, int64_t n, int64_t k) {
+// `std`: the weights' spread (parts of one stacked weight drawn with different ones get different
+// double-quantization offsets).
+Quantized make_quantized(Kind kind, int64_t n, int64_t k, float std = 0.05f) {
   Quantized out;
-  const auto w = randn(static_cast<size_t>(n * k), 0.05f);
+  const auto w = randn(static_cast<size_t>(n * k), std);
   out.dq.resize(w.size());
   switch (kind) {
     case Kind::kNf4:
@@ -143,10 +146,11 @@ TEST(CudaW4Pack, ReadsBackExactly) {
 // The gate|up interleave for the gated epilogue: row 16j + i of the result is gate row 8j + i and
 // row 16j + 8 + i is up row 8j + i, every value exactly (no GPU). n = 8 and 24: halves of tiles.
 TEST(CudaW4Pack, InterleaveGluReadsBack) {
-  for (Kind kind : {Kind::kNf4, Kind::kInt4Sym, Kind::kInt4Zeros, Kind::kMxfp4})
-    for (int64_t n : {8, 24, 48}) {
-      const int64_t k = 256;
-      const Quantized gate = make_quantized(kind, n, k), up = make_quantized(kind, n, k);
+  for (Kind kind : kAllKinds)
+    for (auto [n, k] : {std::pair<int64_t, int64_t>{8, 256}, {24, 256}, {48, 256}, {24, 5120}}) {
+      // K = 5120: 80 blocks a row, so a nested block of 256 straddles rows and the 8-row groups
+      // of the interleaved layout (double quantization must index by each part's own rows).
+      const Quantized gate = make_quantized(kind, n, k, 0.05f), up = make_quantized(kind, n, k, 0.4f);
       auto il = w4_interleave_glu(gate.packed, up.packed);
       ASSERT_TRUE(il.is_ok()) << il.status().message();
       ASSERT_EQ(il->n, 2 * n);
@@ -156,11 +160,67 @@ TEST(CudaW4Pack, InterleaveGluReadsBack) {
         const int64_t src = (r / 16) * 8 + r % 8;
         for (int64_t c = 0; c < k; ++c) bad += w4_packed_value(*il, r, c) != part.dq[src * k + c];
       }
-      EXPECT_EQ(bad, 0) << kind_name(kind) << " n=" << n;
+      EXPECT_EQ(bad, 0) << kind_name(kind) << " n=" << n << " k=" << k;
     }
+  // A double-quantized weight that is already a composition has more than one offset a half.
   const Quantized dq = make_quantized(Kind::kNf4Dq, 16, 64), odd = make_quantized(Kind::kNf4, 12, 64);
-  EXPECT_EQ(w4_interleave_glu(dq.packed, dq.packed).status().code(), StatusCode::kUnsupported);
+  auto il = w4_interleave_glu(dq.packed, dq.packed);
+  ASSERT_TRUE(il.is_ok());
+  EXPECT_EQ(w4_interleave_glu(*il, *il).status().code(), StatusCode::kUnsupported);
   EXPECT_EQ(w4_interleave_glu(odd.packed, odd.packed).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Fused q/k/v of double-quantized NF4: each part keeps its own offset and nested absmax, read
+// back exactly; parts that end inside a nested block of 256 absmax, or too many parts, are
+// refused (the caller widens them to fp32 absmax).
+std::vector<float> stacked_dq(std::initializer_list<const Quantized*> parts) {
+  std::vector<float> all;
+  for (const Quantized* p : parts) all.insert(all.end(), p->dq.begin(), p->dq.end());
+  return all;
+}
+TEST(CudaW4Pack, ConcatDoubleQuantReadsBack) {
+  for (auto [nq, nkv, k] : {std::tuple<int64_t, int64_t, int64_t>{64, 16, 2048}, {48, 32, 1024}, {32, 16, 5120}}) {
+    const Quantized q = make_quantized(Kind::kNf4Dq, nq, k, 0.05f), kk = make_quantized(Kind::kNf4Dq, nkv, k, 0.8f),
+                    v = make_quantized(Kind::kNf4Dq, nkv + 3, k, 6.0f);
+    const W4Packed* parts[] = {&q.packed, &kk.packed, &v.packed};
+    auto cat = w4_concat_rows(parts);
+    ASSERT_TRUE(cat.is_ok()) << cat.status().message();
+    ASSERT_TRUE(cat->flags & kW4DoubleQuant);
+    const std::vector<float> want = stacked_dq({&q, &kk, &v});
+    int64_t bad = 0;
+    for (int64_t r = 0; r < cat->n; ++r)
+      for (int64_t c = 0; c < k; ++c) bad += w4_packed_value(*cat, r, c) != want[r * k + c];
+    EXPECT_EQ(bad, 0) << "q " << nq << " kv " << nkv << " k " << k;
+    EXPECT_EQ(cat->stream_bytes, q.packed.stream_bytes + kk.packed.stream_bytes + v.packed.stream_bytes);
+  }
+  const Quantized a = make_quantized(Kind::kNf4Dq, 16, 512), b = make_quantized(Kind::kNf4Dq, 16, 512);
+  const W4Packed* unaligned[] = {&a.packed, &b.packed};  // 16 rows x 8 blocks: half a nested block
+  EXPECT_EQ(w4_concat_rows(unaligned).status().code(), StatusCode::kUnsupported);
+  const Quantized c = make_quantized(Kind::kNf4Dq, 32, 2048);
+  const W4Packed* five[] = {&c.packed, &c.packed, &c.packed, &c.packed, &c.packed};
+  EXPECT_EQ(w4_concat_rows(five).status().code(), StatusCode::kUnsupported);
+}
+
+// Widening the absmax of a double-quantized weight (one tensor, stacked, interleaved) to fp32
+// changes no value and keeps the format's byte count.
+TEST(CudaW4Pack, WidenNestedReadsBack) {
+  const Quantized a = make_quantized(Kind::kNf4Dq, 48, 5120, 0.05f), b = make_quantized(Kind::kNf4Dq, 48, 5120, 0.7f);
+  const W4Packed* parts[] = {&a.packed, &b.packed};
+  auto cat = w4_concat_rows(parts);
+  auto il = w4_interleave_glu(a.packed, b.packed);
+  ASSERT_TRUE(cat.is_ok() && il.is_ok());
+  for (const W4Packed* w : std::initializer_list<const W4Packed*>{&a.packed, &*cat, &*il}) {
+    auto wide = w4_widen_nested(*w);
+    ASSERT_TRUE(wide.is_ok()) << wide.status().message();
+    EXPECT_EQ(wide->flags, 0u);
+    EXPECT_TRUE(wide->nested.empty());
+    EXPECT_EQ(wide->stream_bytes, w->stream_bytes);
+    int64_t bad = 0;
+    for (int64_t r = 0; r < w->n; ++r)
+      for (int64_t c = 0; c < w->k; ++c) bad += w4_packed_value(*wide, r, c) != w4_packed_value(*w, r, c);
+    EXPECT_EQ(bad, 0) << "n=" << w->n;
+  }
+  EXPECT_EQ(w4_widen_nested(make_quantized(Kind::kNf4, 16, 64).packed).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(CudaW4Pack, TypedFailures) {
@@ -291,7 +351,7 @@ TEST(CudaGemvW4, StagedActivationShapes) {
 // reference as the plain GEMV followed by the CPU activation: every configuration (v4 and run
 // kernels, split-K included), silu and gelu_tanh, every format that interleaves.
 void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vector<int>& ms, int config, bool gelu) {
-  const Quantized gate = make_quantized(kind, f, k), up = make_quantized(kind, f, k);
+  const Quantized gate = make_quantized(kind, f, k, 0.05f), up = make_quantized(kind, f, k, 0.3f);
   auto il = w4_interleave_glu(gate.packed, up.packed);
   ASSERT_TRUE(il.is_ok()) << il.status().message();
   auto dev = upload(*il, st);
@@ -318,13 +378,55 @@ void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vect
 TEST(CudaGemvW4, GatedEpilogue) {
   REQUIRE_GPU();
   for (int c = -1; c < gemv_config_count(); ++c)
-    for (Kind kind : {Kind::kNf4, Kind::kInt4Zeros, Kind::kMxfp4}) check_gemv_glu(st, kind, 152, 2048, {1, 8, 13, 32}, c, c % 2 == 0);
+    for (Kind kind : {Kind::kNf4, Kind::kNf4Dq, Kind::kInt4Zeros, Kind::kMxfp4})
+      check_gemv_glu(st, kind, 152, 2048, {1, 8, 13, 32}, c, c % 2 == 0);
   // Defaults on a split-K shape, a large layer (the run kernel by default at M <= 8 on sm_90) and
   // the stacked fallback's act_mul_fused over the interleaved layout.
-  for (Kind kind : {Kind::kNf4, Kind::kInt4Sym, Kind::kMxfp4}) {
+  for (Kind kind : {Kind::kNf4, Kind::kNf4Dq, Kind::kInt4Sym, Kind::kMxfp4}) {
     check_gemv_glu(st, kind, 24, 16384, {1, 5, 32}, -1, false);
     check_gemv_glu(st, kind, 14336, 4096, {1, 3}, -1, true);
   }
+}
+
+// Fused q/k/v of double-quantized NF4 parts with different offsets (W4DqParts): every
+// configuration on a small stack, and the defaults where the run kernel (M <= 8) and the
+// staged-activation kernel (M 17-32) take a large one on sm_90.
+void check_gemv_stacked_dq(Stream& st, int64_t nq, int64_t nkv, int64_t k, const std::vector<int>& ms, int config) {
+  const Quantized q = make_quantized(Kind::kNf4Dq, nq, k, 0.05f), kk = make_quantized(Kind::kNf4Dq, nkv, k, 0.5f),
+                  v = make_quantized(Kind::kNf4Dq, nkv, k, 3.0f);
+  const W4Packed* parts[] = {&q.packed, &kk.packed, &v.packed};
+  auto cat = w4_concat_rows(parts);
+  ASSERT_TRUE(cat.is_ok()) << cat.status().message();
+  auto dev = upload(*cat, st);
+  ASSERT_TRUE(dev.is_ok()) << dev.status().message();
+  const std::vector<float> dq = stacked_dq({&q, &kk, &v});
+  for (int m : ms) {
+    if (config >= 0 && !gemv_config_fits(config, m)) continue;
+    std::vector<float> xw;
+    auto out = run_gemv(st, dev.value(), m, cat->n, config, W4Epilogue::kNone, &xw);
+    ASSERT_TRUE(out.is_ok()) << out.status().message();
+    // Each part against its own reference: a wrong offset in the small-valued q part would hide
+    // behind v's larger values in one norm over the whole output.
+    const auto ref = ref_gemv(xw, dq, m, cat->n, k);
+    const int64_t ends[] = {0, nq, nq + nkv, nq + 2 * nkv};
+    for (int part = 0; part < 3; ++part) {
+      std::vector<uint16_t> o;
+      std::vector<double> r;
+      for (int i = 0; i < m; ++i)
+        for (int64_t j = ends[part]; j < ends[part + 1]; ++j) {
+          o.push_back((*out)[i * cat->n + j]);
+          r.push_back(ref[i * cat->n + j]);
+        }
+      EXPECT_LT(rel_err(o, r, true), 1e-2) << "part " << part << " M=" << m << " K=" << k << " config=" << config;
+    }
+  }
+}
+
+TEST(CudaGemvW4, StackedDoubleQuantParts) {
+  REQUIRE_GPU();
+  for (int c = -1; c < gemv_config_count(); ++c) check_gemv_stacked_dq(st, 64, 32, 2048, {1, 8, 13, 32}, c);
+  // 59 M weights with K > N: the run kernel at 3 rows, staged activations at 32 (sm_90 defaults)
+  check_gemv_stacked_dq(st, 2560, 512, 16384, {1, 3, 32}, -1);
 }
 
 TEST(CudaGemvW4, TypedFailures) {

@@ -14,6 +14,7 @@
 #include "cuda_test_util.h"
 #include "op_test_util.h"
 #include "ops/cuda/gemv_w4.h"
+#include "ops/cuda/w4_compose.h"
 #include "quant/int4.h"
 #include "quant/mxfp4.h"
 #include "quant/nf4.h"
@@ -65,10 +66,8 @@ Result<W4Packed> dq_random_weight(DqKind kind, int64_t n, int64_t k) {
   return Status::internal("unknown kind");
 }
 
-void check_dequant(Stream& st, DqKind kind, int64_t n, int64_t k) {
-  auto packed = dq_random_weight(kind, n, k);
-  ASSERT_TRUE(packed.is_ok()) << packed.status().message();
-  const W4Packed& w = packed.value();
+void check_dequant(Stream& st, const W4Packed& w, const std::string& what) {
+  const int64_t n = w.n, k = w.k;
   auto dev = upload(w, st);
   ASSERT_TRUE(dev.is_ok()) << dev.status().message();
   auto out = DeviceBuffer<uint16_t>::create(st, static_cast<size_t>(n * k));
@@ -87,7 +86,7 @@ void check_dequant(Stream& st, DqKind kind, int64_t n, int64_t k) {
         ++bad;
       }
     }
-  EXPECT_EQ(bad, 0) << dq_name(kind) << " n=" << n << " k=" << k << " first mismatch at (" << first / k << ", "
+  EXPECT_EQ(bad, 0) << what << " n=" << n << " k=" << k << " first mismatch at (" << first / k << ", "
                     << first % k << "): got 0x" << std::hex << (first >= 0 ? got[first] : 0) << " want 0x"
                     << (first >= 0 ? f32_to_bf16(w4_packed_value(w, first / k, first % k)) : 0);
 }
@@ -97,7 +96,31 @@ TEST(CudaW4Dequant, MatchesPackedValueExactly) {
   for (DqKind kind : {DqKind::kNf4, DqKind::kNf4Dq, DqKind::kInt4Sym, DqKind::kInt4Zeros, DqKind::kMxfp4}) {
     const bool int4 = kind == DqKind::kInt4Sym || kind == DqKind::kInt4Zeros;
     for (int64_t n : {1, 17, 4097})
-      for (int64_t k : {int4 ? 128 : 64, int4 ? 1152 : 1216}) check_dequant(st, kind, n, k);
+      for (int64_t k : {int4 ? 128 : 64, int4 ? 1152 : 1216}) {
+        auto packed = dq_random_weight(kind, n, k);
+        ASSERT_TRUE(packed.is_ok()) << packed.status().message();
+        check_dequant(st, *packed, dq_name(kind));
+      }
+  }
+}
+
+// Double-quantized NF4 parts stacked (fused q/k/v) and interleaved (gate|up) keep each part's
+// offset and nested absmax (W4DqParts); the prefill path dequantizes them the same way.
+TEST(CudaW4Dequant, StackedAndInterleavedDoubleQuant) {
+  NB_REQUIRE_GPU();
+  for (int64_t k : {2048, 5120}) {
+    auto a = dq_random_weight(DqKind::kNf4Dq, 32, k), b = dq_random_weight(DqKind::kNf4Dq, 16, k),
+         c = dq_random_weight(DqKind::kNf4Dq, 19, k);
+    ASSERT_TRUE(a.is_ok() && b.is_ok() && c.is_ok());
+    const W4Packed* parts[] = {&*a, &*b, &*c};
+    auto cat = w4_concat_rows(parts);
+    ASSERT_TRUE(cat.is_ok()) << cat.status().message();
+    check_dequant(st, *cat, "nf4-dq stacked");
+    auto up = dq_random_weight(DqKind::kNf4Dq, 32, k);  // its own offset
+    ASSERT_TRUE(up.is_ok());
+    auto il = w4_interleave_glu(*a, *up);
+    ASSERT_TRUE(il.is_ok()) << il.status().message();
+    check_dequant(st, *il, "nf4-dq interleaved");
   }
 }
 

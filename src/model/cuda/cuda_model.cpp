@@ -53,13 +53,19 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
   const ModelWeights& w = cpu.weights();
   const bool tied = w.lm_head.data == w.embed.data && w.lm_head.quant == w.embed.quant;
 
-  // What it will take, before anything is uploaded.
-  size_t need = static_cast<size_t>(c.vocab_size) * c.hidden_size * 2 * (tied ? 1 : 2);
-  for (const LayerWeights& L : w.layers) {
-    const ops::WeightView* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-    need += GpuLinear::device_bytes(lin);
-  }
-  NB_TRY(check_fits(need, s, "the model's weights"));
+  // What it will take, before anything is uploaded; double-quantized NF4 kept as it is when
+  // widening its absmax would not fit (Nf4Scales).
+  auto need = [&](bool keep_nested) {
+    size_t b = static_cast<size_t>(c.vocab_size) * c.hidden_size * 2 * (tied ? 1 : 2);
+    for (const LayerWeights& L : w.layers) {
+      const ops::WeightView* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+      b += GpuLinear::device_bytes(lin, keep_nested);
+    }
+    return b;
+  };
+  const bool keep_nested = options.nf4_scales == Nf4Scales::kDoubleQuant ||
+                           (options.nf4_scales == Nf4Scales::kAuto && !check_fits(need(false), s, "").is_ok());
+  NB_TRY(check_fits(need(keep_nested), s, "the model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, upload_bf16(w.embed, s));
   if (tied) {
@@ -89,10 +95,10 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
     const ops::WeightView* o[] = {&L.o};
     const ops::WeightView* gate_up[] = {&L.gate, &L.up};
     const ops::WeightView* down[] = {&L.down};
-    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::upload(qkv, s));
-    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::upload(o, s));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s, /*glu=*/true));
-    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::upload(down, s));
+    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::upload(qkv, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::upload(o, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s, /*glu=*/true, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::upload(down, s, /*glu=*/false, keep_nested));
     if (!L.q_bias.empty()) {
       std::vector<float> bias;
       for (const ops::WeightView* b : {&L.q_bias, &L.k_bias, &L.v_bias}) {
@@ -118,10 +124,16 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
   Impl& st = *m->impl_;
   Stream& s = *st.stream;
   const int h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
-  const double bytes_per_weight = format ? 0.5 + (*format == W4Format::kNf4 ? 1.0 / 64 : *format == W4Format::kInt4 ? 2.0 / 128 : 1.0 / 32) : 2.0;
   const double linear = static_cast<double>(c.n_layers) * (static_cast<double>(h) * (qd + 2 * kvd) + qd * h + 3.0 * h * f);
-  NB_TRY(check_fits(static_cast<size_t>(linear * bytes_per_weight) + size_t(c.vocab_size) * h * 2 * (c.tie_word_embeddings ? 1 : 2), s,
-                    "the random model's weights"));
+  auto need = [&](bool keep_nested) {
+    const double absmax = keep_nested ? 1.0 / 64 : 4.0 / 64;  // NF4: 1-byte codes or fp32 per block of 64
+    const double bytes_per_weight =
+        format ? 0.5 + (*format == W4Format::kNf4 ? absmax : *format == W4Format::kInt4 ? 2.0 / 128 : 1.0 / 32) : 2.0;
+    return static_cast<size_t>(linear * bytes_per_weight) + size_t(c.vocab_size) * h * 2 * (c.tie_word_embeddings ? 1 : 2);
+  };
+  const bool keep_nested = options.nf4_scales == Nf4Scales::kDoubleQuant ||
+                           (options.nf4_scales == Nf4Scales::kAuto && !check_fits(need(false), s, "").is_ok());
+  NB_TRY(check_fits(need(keep_nested), s, "the random model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, random_bf16_matrix(c.vocab_size, h, seed, s));
   st.lm_head = st.embed.get();
@@ -146,10 +158,10 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
       NB_ASSIGN_OR_RETURN(g.k_norm, constant_bf16(c.head_dim, one, s));
     }
     const uint64_t ls = seed + 1000 * (l + 1);
-    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::random(format, qd + 2 * kvd, h, ls + 1, s));
-    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::random(format, h, qd, ls + 2, s));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s, /*glu=*/true));
-    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s));
+    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::random(format, qd + 2 * kvd, h, ls + 1, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::random(format, h, qd, ls + 2, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s, /*glu=*/true, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s, /*glu=*/false, keep_nested));
     const RopeConfig& rope = static_cast<size_t>(l) < c.layers.size() ? c.layers[l].rope : RopeConfig{};
     NB_ASSIGN_OR_RETURN(g.inv_freq, to_device(rope_inv_freq(rope, c.head_dim), s));
     st.layers.push_back(std::move(g));
@@ -174,6 +186,12 @@ size_t CudaModel::weight_stream_bytes() const {
   for (const GpuLayer& g : impl_->layers)
     b += g.qkv.stream_bytes() + g.o.stream_bytes() + g.gate_up.stream_bytes() + g.down.stream_bytes() +
          4 * static_cast<size_t>(config_.hidden_size);
+  return b;
+}
+
+size_t CudaModel::linear_device_bytes() const {
+  size_t b = 0;
+  for (const GpuLayer& g : impl_->layers) b += g.qkv.device_size() + g.o.device_size() + g.gate_up.device_size() + g.down.device_size();
   return b;
 }
 

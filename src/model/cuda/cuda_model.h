@@ -15,9 +15,16 @@
 
 namespace nibble::cuda {
 
+// How double-quantized NF4 (bitsandbytes' default) sits on the GPU: its absmax widened to fp32
+// (4 bytes a block of 64: the GEMV decodes them faster than the 1-byte codes save, measured in
+// docs/gpu_backend.md), or kept as the file has them (1 byte a block, ~8 % less weight memory).
+// kAuto widens when the widened weights fit and keeps them otherwise.
+enum class Nf4Scales { kAuto, kFp32, kDoubleQuant };
+
 struct CudaOptions {
   int device = 0;
   bool graphs = true;  // replay decode steps from CUDA graphs
+  Nf4Scales nf4_scales = Nf4Scales::kAuto;
 };
 
 class CudaModel : public Executor {
@@ -50,6 +57,8 @@ class CudaModel : public Executor {
   // Bytes one forward step reads for its weights (every linear layer once, the LM head once, the
   // norms): the numerator of the decode roofline, KV reads excluded.
   size_t weight_stream_bytes() const;
+  // Bytes the linear layers' weights occupy on the device (the LM head and norms not counted).
+  size_t linear_device_bytes() const;
   // "nf4", "int4", "mxfp4", "bf16", or "mixed" (what the linear layers are stored as).
   std::string weight_format() const;
   // Device-to-device copy bandwidth (bytes read + written per second) over `bytes`, measured now.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -14,11 +15,27 @@
 namespace nibble::cuda {
 namespace {
 
-// The packed form of one part, or nullopt when the GEMV cannot read its format.
-Result<std::optional<W4Packed>> try_pack(const ops::WeightView& w) {
+// A bitsandbytes NF4 part whose file's double quantization the GEMV can read as it is (nested
+// blocks of 256, as bitsandbytes writes them), or null.
+const quant::Bnb4Nested* readable_nested(const ops::WeightView& w) {
+  auto* b = dynamic_cast<const quant::Bnb4Weight*>(w.quant);
+  if (!b || b->format_name() != "nf4-b64" || !b->nested() || b->nested()->nested_blocksize != 256) return nullptr;
+  return b->nested();
+}
+
+// The packed form of one part, or nullopt when the GEMV cannot read its format. `keep_nested`:
+// a double-quantized NF4 part keeps the file's 1-byte absmax codes (else its absmax go as fp32).
+Result<std::optional<W4Packed>> try_pack(const ops::WeightView& w, bool keep_nested) {
   if (!w.quant) return std::optional<W4Packed>{};
   if (auto* b = dynamic_cast<const quant::Bnb4Weight*>(w.quant); b && b->format_name() == "nf4-b64") {
-    NB_ASSIGN_OR_RETURN(W4Packed p, pack_nf4(b->packed(), w.rows, w.cols, 64, b->absmax().data()));
+    const quant::Bnb4Nested* nd = keep_nested ? readable_nested(w) : nullptr;
+    NB_ASSIGN_OR_RETURN(W4Packed p, nd ? pack_nf4_double_quant(b->packed(), w.rows, w.cols, 64, nd->q.data(),
+                                                               nd->nested_absmax.data(), nd->nested_blocksize,
+                                                               nd->offset, nd->map.data())
+                                       : pack_nf4(b->packed(), w.rows, w.cols, 64, b->absmax().data()));
+    // The floor counts what the checkpoint's format must move, whatever form the GPU reads.
+    if (const quant::Bnb4Nested* f = b->nested())
+      p.stream_bytes = static_cast<size_t>(w.rows * w.cols / 2) + f->q.size() + 4 * f->nested_absmax.size();
     return std::optional<W4Packed>(std::move(p));
   }
   if (auto* i = dynamic_cast<const quant::Int4Weight*>(w.quant);
@@ -63,52 +80,69 @@ Result<std::vector<float>> weight_as_f32(const ops::WeightView& w) {
   return out;
 }
 
-size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts) {
+size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts, bool keep_nested) {
   size_t bytes = 0;
   for (const ops::WeightView* p : parts) {
-    const bool packable = p->quant && (p->quant->format_name() == "nf4-b64" ||
-                                       p->quant->format_name() == "int4-g128" || p->quant->format_name() == "mxfp4");
-    // Packed: the format's bytes plus padding to 16 rows; dense: 2 bytes a weight.
-    bytes += packable ? p->quant->nbytes() + static_cast<size_t>(16 * p->cols) : static_cast<size_t>(p->rows * p->cols * 2);
+    const std::string f = p->quant ? p->quant->format_name() : "";
+    const size_t pad = static_cast<size_t>(16 * p->cols), blocks = static_cast<size_t>(p->rows * p->cols / 64);
+    if (f == "nf4-b64") {
+      // Codes plus 1 byte a block where double quantization is kept (the part fills whole nested
+      // blocks, so it stacks with others), else fp32 absmax; plus padding to 16 rows.
+      const bool kept = keep_nested && readable_nested(*p) && blocks % 256 == 0;
+      bytes += static_cast<size_t>(p->rows * p->cols / 2) + (kept ? blocks + blocks / 64 : 4 * blocks) + pad;
+    } else if (f == "int4-g128" || f == "mxfp4") {
+      bytes += p->quant->nbytes() + pad;  // the format's bytes plus padding to 16 rows
+    } else {
+      bytes += static_cast<size_t>(p->rows * p->cols * 2);  // dense bf16
+    }
   }
   return bytes;
 }
 
-Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu) {
+Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu,
+                                    bool keep_nested) {
   GpuLinear g;
   g.k_ = parts[0]->cols;
   for (const ops::WeightView* p : parts) {
     if (p->cols != g.k_) return Status::internal("GpuLinear::upload: parts differ in columns");
     g.n_ += p->rows;
   }
-  // Packed when every part packs and the parts stack.
-  std::vector<W4Packed> packed;
-  for (const ops::WeightView* p : parts) {
-    NB_ASSIGN_OR_RETURN(std::optional<W4Packed> w, try_pack(*p));
-    if (!w) break;
-    packed.push_back(std::move(*w));
-  }
-  if (packed.size() == parts.size()) {
+  // Packed when every part packs and the parts stack: first with double-quantized NF4 as the
+  // file has it (composed with each part's offset, then widened to fp32 absmax unless
+  // `keep_nested`), else (the parts do not stack double-quantized) each part's absmax in fp32.
+  for (const bool nested : {true, false}) {
+    std::vector<W4Packed> packed;
+    for (const ops::WeightView* p : parts) {
+      NB_ASSIGN_OR_RETURN(std::optional<W4Packed> w, try_pack(*p, nested));
+      if (!w) break;
+      packed.push_back(std::move(*w));
+    }
+    if (packed.size() != parts.size()) break;
+    std::optional<W4Packed> whole;
     if (packed.size() == 1) {
-      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(packed[0], s));
-      g.w4_ = std::move(d);
-      return g;
+      whole = std::move(packed[0]);
+    } else if (auto il = glu && packed.size() == 2 ? w4_interleave_glu(packed[0], packed[1])
+                                                  : Result<W4Packed>(Status::unsupported("not gate|up"));
+               il.is_ok()) {
+      whole = std::move(*il);
+      g.glu_interleaved_ = true;
+    } else {
+      std::vector<const W4Packed*> ptrs;
+      for (const auto& p : packed) ptrs.push_back(&p);
+      if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) whole = std::move(*cat);
     }
-    if (glu && packed.size() == 2) {
-      if (auto il = w4_interleave_glu(packed[0], packed[1]); il.is_ok()) {
-        NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*il, s));
-        g.w4_ = std::move(d);
-        g.glu_interleaved_ = true;
-        return g;
+    if (whole) {
+      if ((whole->flags & kW4DoubleQuant) && !keep_nested) {
+        NB_ASSIGN_OR_RETURN(W4Packed wide, w4_widen_nested(*whole));
+        whole = std::move(wide);
       }
-    }
-    std::vector<const W4Packed*> ptrs;
-    for (const auto& p : packed) ptrs.push_back(&p);
-    if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) {
-      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*cat, s));
+      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*whole, s));
       g.w4_ = std::move(d);
       return g;
     }
+    const bool any_nested =
+        std::any_of(packed.begin(), packed.end(), [](const W4Packed& p) { return p.flags & kW4DoubleQuant; });
+    if (!any_nested) break;  // packing again without double quantization would change nothing
   }
   // Dense bf16 (dequantizing whatever the CPU backend can read).
   NB_ASSIGN_OR_RETURN(g.dense_, upload_bf16(parts, s));
@@ -116,13 +150,17 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
 }
 
 Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s,
-                                    bool glu) {
+                                    bool glu, bool keep_nested) {
   GpuLinear g;
   g.n_ = n;
   g.k_ = k;
   if (format) {
     g.glu_interleaved_ = glu && n % 16 == 0;
     NB_ASSIGN_OR_RETURN(W4Packed w, w4_random(*format, n, k, seed));
+    if ((w.flags & kW4DoubleQuant) && !keep_nested) {
+      NB_ASSIGN_OR_RETURN(W4Packed wide, w4_widen_nested(w));
+      w = std::move(wide);
+    }
     NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(w, s));
     g.w4_ = std::move(d);
     return g;

@@ -47,7 +47,7 @@ struct W4KernelParams {
   float* ws;                // [splits, m, n] fp32 partials (splits > 1)
   int* counters;            // [gridDim.x] arrival counters, zero between launches
   float code[16];
-  float offset;
+  W4DqParts dq;  // NF4 double-quant: each part's offset and where the up rows' nested absmax starts
   int m, n, k, n16, ku, splits;
   uint32_t flags;
   int pdl_early;  // 1: pdl_trigger() at the start of every block, 0: after its main loop
@@ -173,13 +173,20 @@ struct FmtNf4 {
     *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * per;
     *bytes = static_cast<uint32_t>((u1 - u0) * per);
   }
-  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int b0, uint64_t pol, uint32_t (&pre)[kPre]) {
+  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int rt, int b0, uint64_t pol,
+                                  uint32_t (&pre)[kPre]) {
     if (p.flags & kW4DoubleQuant) {
       pre[0] = ld_stream_u16(sp.a, pol);
-      // nested absmax of the canonical blocks b = row * KU + u (b0 for row g; nested is padded to
-      // n16 * 16 rows)
-      pre[1] = __float_as_uint(__ldg(p.nested + (b0 >> 8)));
-      pre[2] = __float_as_uint(__ldg(p.nested + ((b0 + 8 * p.ku) >> 8)));
+      // nested absmax of the blocks b = row * KU + u (b0 for row g; nested is padded to n16 * 16
+      // rows); gate|up interleaved: of the part's own row 8 * rt + g (W4DqParts)
+      if (p.flags & kW4NestedGlu) {
+        const int b = b0 - 8 * rt * p.ku;
+        pre[1] = __float_as_uint(__ldg(p.nested + (b >> 8)));
+        pre[2] = __float_as_uint(__ldg(p.nested + p.dq.nested_hi + (b >> 8)));
+      } else {
+        pre[1] = __float_as_uint(__ldg(p.nested + (b0 >> 8)));
+        pre[2] = __float_as_uint(__ldg(p.nested + ((b0 + 8 * p.ku) >> 8)));
+      }
     } else {
       const uint2 v = ld_stream_v2(sp.a, pol);
       pre[0] = v.x;
@@ -187,11 +194,16 @@ struct FmtNf4 {
     }
   }
   static constexpr bool kCanFold = false;
-  __device__ static void decode(const W4KernelParams& p, const float* dmap, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl], bool) {
+  __device__ static void decode(const W4KernelParams& p, const float* dmap, int rt, const uint32_t (&pre)[kPre],
+                                uint32_t (&s)[kScl], bool) {
     if (p.flags & kW4DoubleQuant) {
-      // absmax = dmap[q] * nested + offset, two separately rounded fp32 operations (bnb's order)
-      s[0] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[pre[0] & 0xFF], __uint_as_float(pre[1])), p.offset));
-      s[1] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[(pre[0] >> 8) & 0xFF], __uint_as_float(pre[2])), p.offset));
+      // absmax = dmap[q] * nested + offset, two separately rounded fp32 operations (bnb's order),
+      // with the offset of the tile's part (W4DqParts)
+      int pi = 0;
+#pragma unroll
+      for (int i = 0; i < kW4MaxParts - 1; ++i) pi += rt >= p.dq.end_rt[i];
+      s[0] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[pre[0] & 0xFF], __uint_as_float(pre[1])), p.dq.off[pi][0]));
+      s[1] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[(pre[0] >> 8) & 0xFF], __uint_as_float(pre[2])), p.dq.off[pi][1]));
     } else {
       s[0] = pre[0];
       s[1] = pre[1];
@@ -223,14 +235,14 @@ struct FmtInt4 {
     *ptr = p.scales + (g0 + (u0 >> 1)) * 32;  // groups u0 / 2 .. (u1 - 1) / 2 (zero points not prefetched)
     *bytes = static_cast<uint32_t>((((u1 - 1) >> 1) - (u0 >> 1) + 1) * 32);
   }
-  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
+  __device__ static void prefetch(const W4KernelParams& p, const ScaleSrc& sp, int, int, uint64_t pol, uint32_t (&pre)[kPre]) {
     pre[0] = ld_stream_u32(sp.a, pol);  // fp16 / bf16 scales, rows g | g + 8
     if (p.flags & kW4HasZeros) pre[1] = ld_stream_u16(sp.b, pol);  // zero points
   }
   // fold: the codes stay 128 + c and the kernel subtracts (128 + z) * sum(x) in fp32 after the
   // MMAs (words 2, 3 are then the fp32 128 + z of rows g, g + 8).
   static constexpr bool kCanFold = true;
-  __device__ static void decode(const W4KernelParams& p, const float*, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
+  __device__ static void decode(const W4KernelParams& p, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
                                 bool fold) {
     if (p.flags & kW4ScaleF16) {
       s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
@@ -291,7 +303,7 @@ struct FmtMxfp4 {
     *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * 32;
     *bytes = static_cast<uint32_t>((u1 - u0) * 32);
   }
-  __device__ static void prefetch(const W4KernelParams&, const ScaleSrc& sp, int, uint64_t pol, uint32_t (&pre)[kPre]) {
+  __device__ static void prefetch(const W4KernelParams&, const ScaleSrc& sp, int, int, uint64_t pol, uint32_t (&pre)[kPre]) {
     pre[0] = ld_stream_u32(sp.a, pol);
   }
   // E8M0 -> fp32 power of two; code 0 is 2^-127 (an fp32 subnormal), 255 is NaN.
@@ -299,7 +311,7 @@ struct FmtMxfp4 {
     return e == 0 ? 0x00400000u : e == 255 ? 0x7FC00000u : e << 23;
   }
   static constexpr bool kCanFold = false;
-  __device__ static void decode(const W4KernelParams&, const float*, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl], bool) {
+  __device__ static void decode(const W4KernelParams&, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl], bool) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) s[i] = e8m0((pre[0] >> (8 * i)) & 0xFF);
   }
@@ -463,7 +475,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
     if (base + t < n_units) {
 #pragma unroll
       for (int r = 0; r < RT; ++r)
-        if (rt_ok[r]) F::prefetch(p, ssrc[r], b0 + r * 16 * p.ku + base, pol_w, pre[r]);
+        if (rt_ok[r]) F::prefetch(p, ssrc[r], rt0 + r, b0 + r * 16 * p.ku + base, pol_w, pre[r]);
     }
 #pragma unroll
     for (int r = 0; r < RT; ++r) {
@@ -544,7 +556,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
       }
       uint32_t scl[RT][F::kScl];
 #pragma unroll
-      for (int r = 0; r < RT; ++r) F::decode(p, dmap, pre[r], scl[r], kFold);
+      for (int r = 0; r < RT; ++r) F::decode(p, dmap, rt0 + r, pre[r], scl[r], kFold);
       load_pre(base + G);
 #pragma unroll
       for (int j = 0; j < G; ++j) {
@@ -783,7 +795,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.x = x;
   p.y = y;
   for (int i = 0; i < 16; ++i) p.code[i] = w.code[i];
-  p.offset = w.offset;
+  p.dq = w.dq;
   p.m = m;
   p.n = static_cast<int>(w.n);
   p.k = static_cast<int>(w.k);

@@ -37,6 +37,34 @@ enum W4Flags : uint32_t {
   kW4DoubleQuant = 1,  // NF4: absmax as uint8 codes + nested fp32 absmax + offset
   kW4ScaleF16 = 2,     // INT4: scales are fp16 bits (else bf16 bits)
   kW4HasZeros = 4,     // INT4: per-group zero points (else symmetric, zero 8)
+  kW4NestedGlu = 8,    // NF4 double-quant, gate|up interleaved by 8: nested indexed per part (W4DqParts)
+};
+
+// Where the parts of a double-quantized NF4 weight lie, so that a fused q/k/v or gate|up weight
+// keeps each checkpoint tensor's own offset (bitsandbytes stores one per tensor) and nested absmax.
+//   * Row tile rt belongs to part #{i : rt >= end_rt[i]} (stacked parts end on whole tiles);
+//     rows g and g + 8 of a tile add off[part][0] and off[part][1] (different only when gate and
+//     up rows are interleaved by 8, where part 0 is the pair).
+//   * The nested absmax of packed (row, unit u) is nested[(row * KU + u) >> 8]: the parts' arrays
+//     end to end, which needs every part but the last to fill whole nested blocks. With
+//     kW4NestedGlu the rows are gate/up interleaved and the index is that of the part's own row,
+//     (part_row * KU + u) >> 8 with part_row = 8 * rt + g, plus nested_hi for the up rows.
+inline constexpr int kW4MaxParts = 4;
+struct W4DqParts {
+  int32_t end_rt[kW4MaxParts - 1] = {INT32_MAX, INT32_MAX, INT32_MAX};
+  float off[kW4MaxParts][2] = {};
+  int32_t nested_hi = 0;
+  // One tensor: one offset everywhere.
+  static W4DqParts single(float offset) {
+    W4DqParts d;
+    for (auto& o : d.off) o[0] = o[1] = offset;
+    return d;
+  }
+  int part_of(int64_t rt) const {
+    int pi = 0;
+    for (int32_t e : end_rt) pi += rt >= e;
+    return pi;
+  }
 };
 
 // A repacked weight on the host (the output of the pack_* functions, the input of upload).
@@ -54,7 +82,7 @@ struct W4Packed {
   std::vector<uint8_t> zeros;     // INT4 with zero points: uint16 [N16][K/128][8]
   std::vector<float> nested;      // NF4 double-quant: nested absmax per 256 blocks (padded)
   std::vector<float> dmap;        // NF4 double-quant: the 256-entry dynamic map
-  float offset = 0;               // NF4 double-quant: mean added back to each absmax
+  W4DqParts dq;                   // NF4 double-quant: each part's offset (the mean added back)
   // Bytes a GEMV must read for the weight (codes + scales + zeros + nested), unpadded: the
   // format's own size, used for the roofline floor.
   size_t stream_bytes = 0;
@@ -78,6 +106,9 @@ Result<W4Packed> pack_mxfp4(const uint8_t* packed, const uint8_t* scales, int64_
 // Reads element (r, c) back out of the packed layout, in fp32, as the kernel defines it
 // (code value * scale; for NF4 double-quant the scale is rebuilt the kernel's way). For tests.
 float w4_packed_value(const W4Packed& w, int64_t r, int64_t c);
+// NF4: the absmax of row rt * 16 + g + 8 * half over unit u (columns [64u, 64u + 64)), as the
+// kernel computes it (fp32 as stored, or rebuilt from the double quantization).
+float w4_nf4_absmax(const W4Packed& w, int64_t rt, int64_t u, int g, int half);
 
 // The packed weight on the device.
 struct W4Device {
@@ -85,7 +116,7 @@ struct W4Device {
   int64_t n = 0, k = 0;
   uint32_t flags = 0;
   std::array<float, 16> code{};
-  float offset = 0;
+  W4DqParts dq;
   size_t stream_bytes = 0;
   DeviceBuffer<uint8_t> q, scales, zeros;
   DeviceBuffer<float> nested, dmap;

@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   auto load_pre = [&](int slot) {
     if (pre_left-- > 0) {
       const ScaleSrc sp = F::src(p, srt, su + t, g);
-      F::prefetch(p, sp, (srt * 16 + g) * ku + su + t, pol_w, pre[slot]);
+      F::prefetch(p, sp, srt, (srt * 16 + g) * ku + su + t, pol_w, pre[slot]);
       su += G;
       if (su == ku) {
         su = 0;
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   auto group = [&](auto parity) {
     constexpr int P = decltype(parity)::value;
     uint32_t scl[F::kScl];
-    F::decode(p, dmap, pre[P], scl, false);
+    F::decode(p, dmap, rt, pre[P], scl, false);
     load_pre(P);  // the group after the next
     const uint16_t* const xnext = u + G == ku ? xrow : xp + G * 64;  // the next group's activations
 #pragma unroll

@@ -59,6 +59,11 @@ std::vector<uint8_t> interleave_tiles(const std::vector<uint8_t>& gate, const st
   return out;
 }
 
+// A double-quantized NF4 part that is one checkpoint tensor (not already a composition).
+bool dq_single(const W4Packed& w) {
+  return (w.flags & kW4DoubleQuant) && !(w.flags & kW4NestedGlu) && w.dq.end_rt[0] == INT32_MAX;
+}
+
 }  // namespace
 
 Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed) {
@@ -86,7 +91,7 @@ Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed)
       w.dmap.assign(dmap.begin(), dmap.end());
       // absmax = dmap[q] * nested + offset with dmap in [-1, 1]: offset = 2 * target, nested =
       // target keeps every absmax in [target, 3 * target].
-      w.offset = 2 * target;
+      w.dq = W4DqParts::single(2 * target);
       const int64_t n_nested = (n16 * 16 * ku + 255) / 256;
       w.nested.resize(static_cast<size_t>(n_nested));
       for (auto& x : w.nested) x = target * (0.75f + 0.5f * static_cast<float>(splitmix64(s) >> 40) / (1 << 24));
@@ -122,11 +127,12 @@ Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed)
 }
 
 Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up) {
-  if (gate.flags & kW4DoubleQuant)
-    return Status::unsupported("w4_interleave_glu: double-quantized NF4 index their nested absmax by row");
   if (gate.format != up.format || gate.flags != up.flags || gate.k != up.k || gate.code != up.code || gate.n != up.n)
     return Status::invalid("w4_interleave_glu: gate and up differ in format, flags, codebook or shape");
   if (gate.n % 8 != 0) return Status::invalid("w4_interleave_glu: {} rows, not a multiple of 8", gate.n);
+  const bool dq = gate.flags & kW4DoubleQuant;
+  if (dq && (!dq_single(gate) || !dq_single(up) || gate.dmap != up.dmap))
+    return Status::unsupported("w4_interleave_glu: double-quantized parts must be single tensors with one map");
   W4Packed w;
   w.format = gate.format;
   w.flags = gate.flags;
@@ -137,8 +143,19 @@ Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up) {
   const int64_t tiles = w.n / 16, ku = w.k / 64, groups = w.k / 128;
   w.q = interleave_tiles(gate.q, up.q, tiles, static_cast<size_t>(ku) * 32, 16, 1);
   switch (w.format) {
-    case W4Format::kNf4:  // fp32 absmax: float2 (row g, row g + 8) per (unit, g)
-      w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 8, 4);
+    case W4Format::kNf4:
+      if (dq) {  // uint8 absmax codes (row g, row g + 8) per (unit, g); the nested arrays end to end
+        w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 2, 1);
+        w.flags |= kW4NestedGlu;
+        w.nested = gate.nested;
+        w.nested.insert(w.nested.end(), up.nested.begin(), up.nested.end());
+        w.dmap = gate.dmap;
+        w.dq.off[0][0] = gate.dq.off[0][0];
+        w.dq.off[0][1] = up.dq.off[0][0];
+        w.dq.nested_hi = static_cast<int32_t>(gate.nested.size());
+      } else {  // fp32 absmax: float2 (row g, row g + 8) per (unit, g)
+        w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 8, 4);
+      }
       break;
     case W4Format::kInt4:  // 16-bit scale per row, 8-bit zero point per row, per (group, g)
       w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(groups) * 8, 4, 2);
@@ -154,19 +171,35 @@ Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up) {
 Result<W4Packed> w4_concat_rows(std::span<const W4Packed* const> parts) {
   if (parts.empty()) return Status::invalid("w4_concat_rows: no parts");
   const W4Packed& a = *parts[0];
+  const bool dq = a.flags & kW4DoubleQuant;
+  if (dq && parts.size() > static_cast<size_t>(kW4MaxParts))
+    return Status::unsupported("w4_concat_rows: {} double-quantized parts, at most {}", parts.size(), kW4MaxParts);
   W4Packed w;
   w.format = a.format;
   w.flags = a.flags;
   w.k = a.k;
   w.code = a.code;
+  w.dmap = a.dmap;
+  const int64_t ku = a.k / 64;
   for (size_t i = 0; i < parts.size(); ++i) {
     const W4Packed& p = *parts[i];
-    if (p.flags & kW4DoubleQuant)
-      return Status::unsupported("w4_concat_rows: double-quantized NF4 parts have their own offsets");
     if (p.format != a.format || p.flags != a.flags || p.k != a.k || p.code != a.code)
       return Status::invalid("w4_concat_rows: part {} differs in format, flags, codebook or k", i);
     if (i + 1 < parts.size() && p.n % 16 != 0)
       return Status::invalid("w4_concat_rows: part {} has {} rows, not a multiple of 16", i, p.n);
+    if (dq) {
+      // Each part keeps its offset (W4DqParts) and its nested absmax, which the kernel indexes
+      // by the packed row: the parts before the last must fill whole nested blocks of 256.
+      if (!dq_single(p) || p.dmap != a.dmap)
+        return Status::unsupported("w4_concat_rows: double-quantized part {} is not a single tensor with the first's map", i);
+      if (i + 1 < parts.size() && (p.n * ku) % 256 != 0)
+        return Status::unsupported("w4_concat_rows: double-quantized part {} ({} rows x {} blocks) ends inside a nested block",
+                                   i, p.n, ku);
+      const size_t n_nested = i + 1 < parts.size() ? static_cast<size_t>(p.n * ku / 256) : p.nested.size();
+      w.nested.insert(w.nested.end(), p.nested.begin(), p.nested.begin() + n_nested);
+      w.dq.off[i][0] = w.dq.off[i][1] = p.dq.off[0][0];
+      if (i > 0) w.dq.end_rt[i - 1] = static_cast<int32_t>(w.n / 16);
+    }
     w.n += p.n;
     w.q.insert(w.q.end(), p.q.begin(), p.q.end());
     w.scales.insert(w.scales.end(), p.scales.begin(), p.scales.end());
@@ -174,6 +207,30 @@ Result<W4Packed> w4_concat_rows(std::span<const W4Packed* const> parts) {
     w.stream_bytes += p.stream_bytes;
   }
   return w;
+}
+
+Result<W4Packed> w4_widen_nested(const W4Packed& w) {
+  if (w.format != W4Format::kNf4 || !(w.flags & kW4DoubleQuant))
+    return Status::invalid("w4_widen_nested: the weight is not double-quantized NF4");
+  W4Packed out;
+  out.format = w.format;
+  out.n = w.n;
+  out.k = w.k;
+  out.flags = 0;
+  out.code = w.code;
+  out.q = w.q;
+  out.stream_bytes = w.stream_bytes;
+  const int64_t n16 = w4_n16(w.n), ku = w.k / 64;
+  out.scales.resize(static_cast<size_t>(n16 * ku * 8 * 2 * 4));
+#pragma omp parallel for schedule(static)
+  for (int64_t rt = 0; rt < n16; ++rt)
+    for (int64_t u = 0; u < ku; ++u)
+      for (int g = 0; g < 8; ++g)
+        for (int half = 0; half < 2; ++half) {
+          const float a = w4_nf4_absmax(w, rt, u, g, half);
+          std::memcpy(out.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, &a, 4);
+        }
+  return out;
 }
 
 }  // namespace nibble::cuda

@@ -18,15 +18,25 @@ Result<W4Packed> w4_random(W4Format format, int64_t n, int64_t k, uint64_t seed)
 
 // The packed weight of the matrix whose rows are parts[0], then parts[1], ... (y = [y0 | y1 | ..]).
 // The parts must share the format, flags, codebook and k, and every part but the last must have
-// a multiple of 16 rows. NF4 double quantization cannot be concatenated (each part has its own
-// offset): `unsupported`, and the caller keeps the parts separate.
+// a multiple of 16 rows. Double-quantized NF4 parts (at most kW4MaxParts, each one tensor with
+// the same 8-bit map) keep their own offsets and nested absmax (W4DqParts); every part but the
+// last must then fill whole nested blocks (rows * K / 64 a multiple of 256), else `unsupported`
+// and the caller packs them otherwise.
 Result<W4Packed> w4_concat_rows(std::span<const W4Packed* const> parts);
 
 // The gate and up projections of a gated MLP as one weight whose rows are interleaved by 8: row
 // tile j (rows [16j, 16j + 16)) holds gate rows [8j, 8j + 8), then up rows [8j, 8j + 8), so that
 // a GEMV lane holds gate and up of the same output (W4Epilogue). Both parts share format, flags,
-// codebook, k and n, with n % 8 == 0. Double-quantized NF4 is `unsupported` (its nested absmax is
-// indexed by the canonical row: the same reason as w4_concat_rows).
+// codebook, k and n, with n % 8 == 0. Double-quantized NF4 parts must each be one tensor with the
+// same 8-bit map: the result indexes their nested absmax by each part's own rows
+// (kW4NestedGlu) and adds gate's offset to gate rows, up's to up rows.
 Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up);
+
+// A double-quantized NF4 weight (one tensor or a composition) with every absmax widened to fp32,
+// the value the kernel would compute (dmap[q] * nested, then + the part's offset, each rounded):
+// the same products, 4 bytes of absmax a block instead of 1. Decoding fp32 absmax costs the
+// GEMV less than the bytes it adds (docs/gpu_backend.md), so models take this form when it fits.
+// stream_bytes stays the double-quantized count: what the format must move, the floor's numerator.
+Result<W4Packed> w4_widen_nested(const W4Packed& w);
 
 }  // namespace nibble::cuda

@@ -20,7 +20,7 @@ struct DequantParams {
   const float* dmap;      // NF4 double-quant [256]
   uint16_t* out;          // [n, k] bf16
   float code[16];
-  float offset;
+  W4DqParts dq;           // NF4 double-quant: each part's offset, the up rows' nested start
   int64_t n, k;
   int n16, ku;
   uint32_t flags;
@@ -37,9 +37,16 @@ __device__ __forceinline__ void scale_of(const DequantParams& p, int rt, int u, 
       if (p.flags & kW4DoubleQuant) {
         const uint32_t q2 = __ldg(reinterpret_cast<const uint16_t*>(p.scales) + unit * 8 + g);
         const uint32_t qc = half ? q2 >> 8 : q2 & 0xFF;
+        // The nested block of the row's own part (W4DqParts: gate|up interleaved rows count
+        // within their part), then that part's offset.
         const int64_t row = static_cast<int64_t>(rt) * 16 + g + 8 * half;
-        const float nested = __ldg(p.nested + ((row * p.ku + u) >> 8));
-        scale = __fadd_rn(__fmul_rn(__ldg(p.dmap + qc), nested), p.offset);
+        const int64_t nb = (p.flags & kW4NestedGlu)
+                               ? half * p.dq.nested_hi + (((static_cast<int64_t>(rt) * 8 + g) * p.ku + u) >> 8)
+                               : (row * p.ku + u) >> 8;
+        int pi = 0;
+#pragma unroll
+        for (int i = 0; i < kW4MaxParts - 1; ++i) pi += rt >= p.dq.end_rt[i];
+        scale = __fadd_rn(__fmul_rn(__ldg(p.dmap + qc), __ldg(p.nested + nb)), p.dq.off[pi][half]);
       } else {
         scale = __ldg(reinterpret_cast<const float*>(p.scales) + (unit * 8 + g) * 2 + half);
       }
@@ -120,7 +127,7 @@ Status w4_dequant_bf16(const W4Device& w, uint16_t* out, Stream& s) {
   p.dmap = w.dmap.size() ? w.dmap.get() : nullptr;
   p.out = out;
   for (int i = 0; i < 16; ++i) p.code[i] = w.code[i];
-  p.offset = w.offset;
+  p.dq = w.dq;
   p.n = w.n;
   p.k = w.k;
   p.n16 = static_cast<int>(w4_n16(w.n));

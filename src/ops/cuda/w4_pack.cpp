@@ -133,7 +133,7 @@ Result<W4Packed> pack_nf4_double_quant(const uint8_t* packed, int64_t n, int64_t
   w.nested.assign(nested_absmax, nested_absmax + n_nested);
   w.nested.resize(static_cast<size_t>(n_nested_padded), nested_absmax[n_nested - 1]);
   w.dmap.assign(code256, code256 + 256);
-  w.offset = offset;
+  w.dq = W4DqParts::single(offset);
   w.stream_bytes = static_cast<size_t>(n * k / 2 + n_blocks + n_nested * 4);
   return w;
 }
@@ -207,21 +207,28 @@ Result<W4Packed> pack_mxfp4(const uint8_t* packed, const uint8_t* scales, int64_
   return w;
 }
 
+float w4_nf4_absmax(const W4Packed& w, int64_t rt, int64_t u, int g, int half) {
+  const int64_t ku = w.k / kUnit;
+  if (!(w.flags & kW4DoubleQuant)) {
+    float a;
+    std::memcpy(&a, w.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, 4);
+    return a;
+  }
+  const uint16_t q2 = get_u16(w.scales, (rt * ku + u) * 8 + g);
+  const uint8_t q = half ? q2 >> 8 : q2 & 0xFF;
+  // The nested block of the row's own part (W4DqParts), then two roundings, as the kernel.
+  const int64_t nb = (w.flags & kW4NestedGlu) ? half * w.dq.nested_hi + (((rt * 8 + g) * ku + u) >> 8)
+                                              : ((rt * 16 + g + 8 * half) * ku + u) >> 8;
+  volatile float v = w.dmap[q] * w.nested[nb];
+  return v + w.dq.off[w.dq.part_of(rt)][half];
+}
+
 float w4_packed_value(const W4Packed& w, int64_t r, int64_t c) {
   const int code = packed_code(w, r, c);
   const int64_t ku = w.k / kUnit, rt = r / 16, rr = r % 16, g = rr % 8, half = rr / 8, u = c / kUnit;
   float scale = 0, zero = 0;
   switch (w.format) {
-    case W4Format::kNf4:
-      if (w.flags & kW4DoubleQuant) {
-        const uint16_t q2 = get_u16(w.scales, (rt * ku + u) * 8 + g);
-        const uint8_t q = half ? q2 >> 8 : q2 & 0xFF;
-        volatile float v = w.dmap[q] * w.nested[(r * ku + u) >> 8];  // two roundings, as the kernel
-        scale = v + w.offset;
-      } else {
-        std::memcpy(&scale, w.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, 4);
-      }
-      break;
+    case W4Format::kNf4: scale = w4_nf4_absmax(w, rt, u, static_cast<int>(g), static_cast<int>(half)); break;
     case W4Format::kInt4: {
       const int64_t ng = w.k / 128, gi = c / 128;
       const uint32_t s2 = get_u32(w.scales, (rt * ng + gi) * 8 + g);
@@ -250,7 +257,7 @@ Result<W4Device> upload(const W4Packed& w, Stream& s) {
   d.k = w.k;
   d.flags = w.flags;
   d.code = w.code;
-  d.offset = w.offset;
+  d.dq = w.dq;
   d.stream_bytes = w.stream_bytes;
   NB_ASSIGN_OR_RETURN(d.q, DeviceBuffer<uint8_t>::create(s, w.q.size()));
   NB_ASSIGN_OR_RETURN(d.scales, DeviceBuffer<uint8_t>::create(s, w.scales.size()));

@@ -149,6 +149,26 @@ TEST_P(BnbCheckpoint, DequantMatchesBitsandbytesExactly) {
     auto w = (*loader)->load(**src, name, ref.shape[0], ref.shape[1]);
     ASSERT_TRUE(w.is_ok()) << w.status().message();
     ASSERT_TRUE(*w);
+    // A double-quantized file's 1-byte absmax codes and nested absmax are kept as stored (the
+    // GPU reads them), and the de-nested absmax the CPU uses are theirs.
+    const auto* bw = dynamic_cast<const Bnb4Weight*>(w->get());
+    ASSERT_NE(bw, nullptr);
+    const std::string base(name);
+    ASSERT_EQ(bw->nested() != nullptr, (*src)->has(base + ".nested_absmax")) << name;
+    if (bw->nested()) {
+      const Bnb4Nested& nd = *bw->nested();
+      auto aq = (*src)->get(base + ".absmax");
+      auto na = (*src)->get(base + ".nested_absmax");
+      ASSERT_TRUE(aq.is_ok() && na.is_ok());
+      ASSERT_EQ(nd.q.size(), aq->nbytes);
+      EXPECT_EQ(std::memcmp(nd.q.data(), aq->data, aq->nbytes), 0) << name;
+      ASSERT_EQ(nd.nested_absmax.size() * 4, na->nbytes);
+      EXPECT_EQ(std::memcmp(nd.nested_absmax.data(), na->data, na->nbytes), 0) << name;
+      EXPECT_EQ(nd.nested_blocksize, 256);
+      const auto absmax = double_dequantize(nd.q.data(), static_cast<int64_t>(nd.q.size()), nd.nested_absmax.data(),
+                                            nd.nested_blocksize, nd.map.data(), nd.offset);
+      EXPECT_EQ(absmax, bw->absmax()) << name;
+    }
     std::vector<float> row(ref.shape[1]);
     const float* rp = static_cast<const float*>(ref.data);
     for (int64_t r = 0; r < ref.shape[0]; ++r) {
