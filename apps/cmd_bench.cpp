@@ -162,6 +162,7 @@ int run(const Options& o) {
   double copy_bw = 0;
   size_t step_bytes = 0;
   std::string format = "model";
+  bool nf4_kept = false;  // NF4 absmax on the GPU as 1-byte double-quantized codes (else fp32)
   if (o.device == "cuda") {
 #ifdef NIBBLE_HAVE_CUDA
     cuda::CudaOptions co;
@@ -188,6 +189,7 @@ int run(const Options& o) {
     copy_bw = *bw;
     step_bytes = (*g)->weight_stream_bytes();
     format = (*g)->weight_format();
+    nf4_kept = (*g)->nf4_double_quant_kept();
     exec = std::move(*g);
 #else
     return report_error(Status::unsupported("bench: this build has no CUDA backend"));
@@ -223,6 +225,7 @@ int run(const Options& o) {
   nlohmann::json rec = {{"format", format}, {"batch", o.batch}, {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen},
                         {"tok_per_s", decode_tps}, {"ms_per_step", t->decode_s * 1e3 / o.gen},
                         {"prefill_tok_per_s", prefill_tps}, {"ttft_ms", t->prefill_s * 1e3}};
+  if (o.device == "cuda" && (format == "nf4" || format == "mixed")) rec["nf4_scales"] = nf4_kept ? "double-quantized" : "fp32";
   if (floor_tps > 0) {
     rec["floor_tok_per_s"] = floor_tps;
     rec["frac_of_floor"] = decode_tps / floor_tps;
@@ -258,6 +261,8 @@ int run(const Options& o) {
   std::printf("model    %s (%s)\n", what.c_str(), c.architecture.c_str());
   std::printf("device   %s%s\n", exec->device_name().c_str(),
               o.device == "cpu" ? fmt::format(", {} threads", threads).c_str() : "");
+  if (rec.contains("nf4_scales"))
+    std::printf("weights  NF4 absmax %s\n", nf4_kept ? "kept double-quantized (1 byte a block)" : "widened to fp32");
   std::printf("%-8s %8s %8s %12s %14s\n", "phase", "batch", "tokens", "tok/s", "ms");
   std::printf("%-8s %8d %8d %12.1f %14.1f  (time to first token)\n", "prefill", o.batch, o.prompt, prefill_tps,
               t->prefill_s * 1e3);

@@ -155,6 +155,8 @@ int run(Options o) {
     auto g = cuda::CudaModel::create(*bundle->model);
     if (!g) return report_error(g.status());
     gpu = std::move(*g);
+    if (gpu->nf4_double_quant_kept())
+      std::fprintf(stderr, "note: NF4 absmax kept double-quantized on the GPU (fp32 absmax, which decode faster, would not fit)\n");
     exec = gpu.get();
   }
 #else

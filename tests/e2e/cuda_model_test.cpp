@@ -15,8 +15,11 @@ TEST(CudaModel, Skipped) { GTEST_SKIP() << "built without the CUDA backend (NIBB
 #include <fstream>
 #include <random>
 
+#include <cuda_runtime_api.h>
+
 #include "cuda_test_skip.h"
 #include "golden_util.h"
+#include "io/model_config.h"
 #include "model/cuda/cuda_model.h"
 #include "ops/cuda/device.h"
 #include "quant/quantize_model.h"
@@ -308,6 +311,50 @@ TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
   }
   std::error_code ec;
   fs::remove_all(root, ec);
+}
+
+// Nf4Scales::kAuto widens NF4 absmax to fp32 when that fits, and keeps the double quantization
+// when only the smaller form fits: here with a ballast allocation leaving free memory between the
+// two (a Llama-3-8B-sized random model: 3.6 GB kept, 3.9 GB widened).
+TEST(CudaModel, Nf4KeepsDoubleQuantWhenFp32WouldNotFit) {
+  SKIP_WITHOUT_GPU();
+  auto cfg = load_model_config_file(std::string(NIBBLE_TEST_DATA) + "/../../bench/configs/llama3-8b.json");
+  ASSERT_TRUE(cfg.is_ok()) << cfg.status().message();
+  ModelConfig c = *cfg;
+  c.vocab_size = 32000;
+  const size_t kept = CudaModel::random_weight_bytes(c, W4Format::kNf4, true);
+  const size_t wide = CudaModel::random_weight_bytes(c, W4Format::kNf4, false);
+  ASSERT_GT(wide, kept + (size_t(200) << 20));
+  {
+    auto ample = CudaModel::create_random(c, W4Format::kNf4, 3);
+    ASSERT_TRUE(ample.is_ok()) << ample.status().message();
+    EXPECT_FALSE((*ample)->nf4_double_quant_kept());
+  }
+  // Leave free: the kept form, the 256 MB check_fits keeps aside, and half the difference.
+  size_t free_b = 0, total_b = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_b, &total_b), cudaSuccess);
+  const size_t target = kept + (size_t(256) << 20) + (wide - kept) / 2;
+  ASSERT_GT(free_b, target) << "not enough device memory for this test";
+  void* ballast = nullptr;
+  ASSERT_EQ(cudaMalloc(&ballast, free_b - target), cudaSuccess);
+  {
+    auto tight = CudaModel::create_random(c, W4Format::kNf4, 3);
+    ASSERT_TRUE(tight.is_ok()) << tight.status().message();
+    EXPECT_TRUE((*tight)->nf4_double_quant_kept());
+    auto logits = sequence_logits(**tight, std::vector<int32_t>{1, 2, 3});
+    ASSERT_TRUE(logits.is_ok()) << logits.status().message();
+    for (float x : *logits) ASSERT_TRUE(std::isfinite(x));
+  }
+  {
+    // Forcing fp32 into the same memory fails before uploading anything, naming the bytes.
+    CudaOptions fp32;
+    fp32.nf4_scales = Nf4Scales::kFp32;
+    auto refused = CudaModel::create_random(c, W4Format::kNf4, 3, fp32);
+    ASSERT_FALSE(refused.is_ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kOutOfMemory) << refused.status().message();
+    EXPECT_NE(refused.status().message().find("GiB free"), std::string::npos) << refused.status().message();
+  }
+  cudaFree(ballast);
 }
 
 // The bundled Q4_1 GGUF (dequantized to bf16 on the GPU) answers the demo question as the CPU does.

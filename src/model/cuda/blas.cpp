@@ -7,6 +7,9 @@ namespace {
 
 Status cublas_status(cublasStatus_t st, const char* what) {
   if (st == CUBLAS_STATUS_SUCCESS) return Status::ok();
+  // Its own allocations failing is device memory running out, as the caller should hear it.
+  if (st == CUBLAS_STATUS_ALLOC_FAILED)
+    return Status::out_of_memory("cuBLAS {} failed: {} (out of device memory)", what, cublasGetStatusString(st));
   return Status::internal("cuBLAS {} failed: {}", what, cublasGetStatusString(st));
 }
 

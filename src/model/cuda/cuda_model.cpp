@@ -115,6 +115,15 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
   return m;
 }
 
+size_t CudaModel::random_weight_bytes(const ModelConfig& c, std::optional<W4Format> format, bool nf4_kept) {
+  const double h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
+  const double linear = c.n_layers * (h * (qd + 2 * kvd) + qd * h + 3.0 * h * f);
+  const double absmax = nf4_kept ? 1.0 / 64 : 4.0 / 64;  // NF4: 1-byte codes or fp32 per block of 64
+  const double bytes_per_weight =
+      format ? 0.5 + (*format == W4Format::kNf4 ? absmax : *format == W4Format::kInt4 ? 2.0 / 128 : 1.0 / 32) : 2.0;
+  return static_cast<size_t>(linear * bytes_per_weight) + size_t(c.vocab_size) * c.hidden_size * 2 * (c.tie_word_embeddings ? 1 : 2);
+}
+
 Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& config, std::optional<W4Format> format,
                                                             uint64_t seed, const CudaOptions& options) {
   std::unique_ptr<CudaModel> m(new CudaModel());
@@ -124,13 +133,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
   Impl& st = *m->impl_;
   Stream& s = *st.stream;
   const int h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
-  const double linear = static_cast<double>(c.n_layers) * (static_cast<double>(h) * (qd + 2 * kvd) + qd * h + 3.0 * h * f);
-  auto need = [&](bool keep_nested) {
-    const double absmax = keep_nested ? 1.0 / 64 : 4.0 / 64;  // NF4: 1-byte codes or fp32 per block of 64
-    const double bytes_per_weight =
-        format ? 0.5 + (*format == W4Format::kNf4 ? absmax : *format == W4Format::kInt4 ? 2.0 / 128 : 1.0 / 32) : 2.0;
-    return static_cast<size_t>(linear * bytes_per_weight) + size_t(c.vocab_size) * h * 2 * (c.tie_word_embeddings ? 1 : 2);
-  };
+  auto need = [&](bool keep_nested) { return random_weight_bytes(c, format, keep_nested); };
   const bool keep_nested = options.nf4_scales == Nf4Scales::kDoubleQuant ||
                            (options.nf4_scales == Nf4Scales::kAuto && !check_fits(need(false), s, "").is_ok());
   NB_TRY(check_fits(need(keep_nested), s, "the random model's weights"));
@@ -193,6 +196,13 @@ size_t CudaModel::linear_device_bytes() const {
   size_t b = 0;
   for (const GpuLayer& g : impl_->layers) b += g.qkv.device_size() + g.o.device_size() + g.gate_up.device_size() + g.down.device_size();
   return b;
+}
+
+bool CudaModel::nf4_double_quant_kept() const {
+  for (const GpuLayer& g : impl_->layers)
+    for (const GpuLinear* lin : {&g.qkv, &g.o, &g.gate_up, &g.down})
+      if (lin->w4_flags() & kW4DoubleQuant) return true;
+  return false;
 }
 
 std::string CudaModel::weight_format() const {

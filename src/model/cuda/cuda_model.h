@@ -36,6 +36,9 @@ class CudaModel : public Executor {
   // embeddings and LM head bf16 (as bitsandbytes checkpoints keep them).
   static Result<std::unique_ptr<CudaModel>> create_random(const ModelConfig& config, std::optional<W4Format> format,
                                                           uint64_t seed, const CudaOptions& options = {});
+  // Bytes create_random's weights take on the device (the memory check's figure): NF4 with fp32
+  // absmax, or with its double quantization kept.
+  static size_t random_weight_bytes(const ModelConfig& config, std::optional<W4Format> format, bool nf4_kept);
   ~CudaModel() override;
 
   const ModelConfig& config() const override { return config_; }
@@ -59,6 +62,9 @@ class CudaModel : public Executor {
   size_t weight_stream_bytes() const;
   // Bytes the linear layers' weights occupy on the device (the LM head and norms not counted).
   size_t linear_device_bytes() const;
+  // Whether some NF4 weight kept its double quantization (Nf4Scales: asked for, or the fp32 form
+  // would not have fit) instead of fp32 absmax.
+  bool nf4_double_quant_kept() const;
   // "nf4", "int4", "mxfp4", "bf16", or "mixed" (what the linear layers are stored as).
   std::string weight_format() const;
   // Device-to-device copy bandwidth (bytes read + written per second) over `bytes`, measured now.
