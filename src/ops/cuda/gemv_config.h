@@ -110,9 +110,12 @@ constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
 // chain decided: NF4 8 warps as 1 row tile x 8 K ranges, INT4 4 warps as 2 x 2, MXFP4 4 warps as
 // 1 x 4; M <= 32 4 warps as 2 x 2 (INT4 1 x 4). M <= 16 (entries 43-46, chosen end to end: the
 // Llama-3-8B decode step at batch 16 with NIBBLE_GEMV_CONFIG, bench/results/e2e_NVIDIA-H200_2026-
-// 11-21.log): NF4 8 warps as 2 x 4 (3886 -> 3978 tok/s), INT4 8 warps as 1 x 8 (4143 -> 4357);
-// MXFP4 keeps v3's there (not measured). The sm_80 rows are v3's and unmeasured (no A100 here).
-inline constexpr int kGemvDefaultSm90[3][3] = {{37, 44, 41}, {38, 43, 42}, {39, 14, 41}};
+// 11-21.log): NF4 8 warps as 2 x 4 (3886 -> 3978 tok/s), INT4 8 warps as 1 x 8 (4143 -> 4357).
+// Session 7, NF4 now widened to fp32 absmax, the same sweep over entries 13, 14, 26, 43-46
+// (bench/results/gemv_m16_e2e_sweep_NVIDIA-H200_2026-11-21.txt): NF4 and MXFP4 both take 4 warps
+// as 2 x 2 (entry 45): NF4 4,240-4,246 -> 4,280-4,290 tok/s, MXFP4 (v3's entry 14 until then)
+// 4,138-4,151 -> 4,302-4,304. The sm_80 rows are v3's and unmeasured (no A100 here).
+inline constexpr int kGemvDefaultSm90[3][3] = {{37, 45, 41}, {38, 43, 42}, {39, 45, 41}};
 inline constexpr int kGemvDefaultSm80[3][3] = {{2, 14, 15}, {0, 13, 15}, {2, 14, 15}};
 
 }  // namespace nibble::cuda
