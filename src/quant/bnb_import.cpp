@@ -93,7 +93,7 @@ class BnbLoader : public QuantLoader {
       const auto* aq_p = static_cast<const uint8_t*>(aq.data);
       const auto* na_p = static_cast<const float*>(na.data);
       const auto* map_p = static_cast<const float*>(nmap.data);
-      nd.q.assign(aq_p, aq_p + n_blocks);
+      nd.q = std::span<const uint8_t>(aq_p, static_cast<size_t>(n_blocks));
       nd.nested_absmax.assign(na_p, na_p + n_nested);
       nd.map.assign(map_p, map_p + 256);
       nd.offset = static_cast<float>(qs.nested_offset);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -83,7 +84,7 @@ bool bnb4_blocksize_ok(int64_t blocksize);
 // A checkpoint's double quantization of the absmax values, as its file holds it:
 // absmax[b] = map[q[b]] * nested_absmax[b / nested_blocksize] + offset (double_dequantize).
 struct Bnb4Nested {
-  std::vector<uint8_t> q;            // [n_blocks] the file's `.absmax`
+  std::span<const uint8_t> q;        // [n_blocks] the file's `.absmax`, in its memory map (as `packed`)
   std::vector<float> nested_absmax;  // [ceil(n_blocks / nested_blocksize)]
   std::vector<float> map;            // [256] the file's `.nested_quant_map`
   float offset = 0;
@@ -98,7 +99,7 @@ struct Bnb4Nested {
 // value(e) = code[nibble(e)] * absmax[e / blocksize], one fp32 multiply.
 class Bnb4Weight : public QuantWeight {
  public:
-  // `packed` must outlive the weight (a memory map) unless `owned` holds it.
+  // `packed` (and `nested->q`) must outlive the weight (a memory map) unless `owned` holds it.
   Bnb4Weight(int64_t rows, int64_t cols, int blocksize, Bnb4Type type, std::array<float, 16> code,
              const uint8_t* packed, std::vector<float> absmax, size_t file_bytes,
              std::vector<uint8_t> owned = {}, std::optional<Bnb4Nested> nested = std::nullopt);
