@@ -99,8 +99,9 @@ void fill_random(std::vector<uint8_t>& v) {
 }
 
 // A weight in the GEMV layout with random codes and valid random scales (timing does not
-// depend on the values; the tests check correctness against the canonical formats).
-W4Packed random_weight(W4Format f, int64_t n, int64_t k) {
+// depend on the values; the tests check correctness against the canonical formats). NF4 is
+// double-quantized, then with `nf4_fp32` widened to fp32 absmax as the engine holds it by default.
+W4Packed random_weight(W4Format f, int64_t n, int64_t k, bool nf4_fp32) {
   W4Packed w;
   w.format = f;
   w.n = n;
@@ -144,6 +145,11 @@ W4Packed random_weight(W4Format f, int64_t n, int64_t k) {
       w.stream_bytes = static_cast<size_t>(n * k / 2 + n * (k / 32));
       break;
     }
+  }
+  if (nf4_fp32 && f == W4Format::kNf4) {
+    auto wide = w4_widen_nested(w);
+    OK(wide.status());
+    return std::move(wide.value());
   }
   return w;
 }
@@ -313,12 +319,7 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
     std::vector<W4Device> base;
     size_t weight_bytes = 0;
     for (const auto& sh : shapes) {
-      W4Packed host = random_weight(f, sh.n, sh.k);
-      if (nf4_fp32 && f == W4Format::kNf4) {
-        auto wide = w4_widen_nested(host);
-        OK(wide.status());
-        host = std::move(wide.value());
-      }
+      const W4Packed host = random_weight(f, sh.n, sh.k, nf4_fp32);
       auto d = upload(host, s);
       OK(d.status());
       base.push_back(std::move(d.value()));
@@ -539,12 +540,7 @@ int gemv_bench_main(int argc, char** argv) {
     if (!only_shape.empty() && only_shape != sh.name) continue;
     for (W4Format f : formats) {
       if (!only_format.empty() && only_format != w4_format_name(f)) continue;
-      W4Packed host = random_weight(f, sh.n, sh.k);
-      if (nf4_fp32 && f == W4Format::kNf4) {
-        auto wide = w4_widen_nested(host);
-        OK(wide.status());
-        host = std::move(wide.value());
-      }
+      const W4Packed host = random_weight(f, sh.n, sh.k, nf4_fp32);
       auto first = upload(host, s);
       OK(first.status());
       std::vector<W4Device> ws;

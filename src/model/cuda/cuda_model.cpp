@@ -28,6 +28,13 @@ Status check_fits(size_t bytes, const Stream& s, const char* what) {
   return Status::ok();
 }
 
+// Whether double-quantized NF4 keeps its 1-byte absmax codes on the device (Nf4Scales): asked for,
+// or (auto) the weights with fp32 absmax, `need_fp32` bytes, would not fit.
+bool keep_nf4_nested(const CudaOptions& o, size_t need_fp32, const Stream& s) {
+  return o.nf4_scales == Nf4Scales::kDoubleQuant ||
+         (o.nf4_scales == Nf4Scales::kAuto && !check_fits(need_fp32, s, "").is_ok());
+}
+
 Result<std::unique_ptr<CudaModel::Impl>> make_impl(const CudaOptions& o) {
   auto impl = std::make_unique<CudaModel::Impl>();
   impl->options = o;
@@ -63,8 +70,7 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
     }
     return b;
   };
-  const bool keep_nested = options.nf4_scales == Nf4Scales::kDoubleQuant ||
-                           (options.nf4_scales == Nf4Scales::kAuto && !check_fits(need(false), s, "").is_ok());
+  const bool keep_nested = keep_nf4_nested(options, need(false), s);
   NB_TRY(check_fits(need(keep_nested), s, "the model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, upload_bf16(w.embed, s));
@@ -133,10 +139,8 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
   Impl& st = *m->impl_;
   Stream& s = *st.stream;
   const int h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
-  auto need = [&](bool keep_nested) { return random_weight_bytes(c, format, keep_nested); };
-  const bool keep_nested = options.nf4_scales == Nf4Scales::kDoubleQuant ||
-                           (options.nf4_scales == Nf4Scales::kAuto && !check_fits(need(false), s, "").is_ok());
-  NB_TRY(check_fits(need(keep_nested), s, "the random model's weights"));
+  const bool keep_nested = keep_nf4_nested(options, random_weight_bytes(c, format, false), s);
+  NB_TRY(check_fits(random_weight_bytes(c, format, keep_nested), s, "the random model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, random_bf16_matrix(c.vocab_size, h, seed, s));
   st.lm_head = st.embed.get();

@@ -119,14 +119,14 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
     }
     if (packed.size() != parts.size()) break;
     std::optional<W4Packed> whole;
-    if (packed.size() == 1) {
-      whole = std::move(packed[0]);
-    } else if (auto il = glu && packed.size() == 2 ? w4_interleave_glu(packed[0], packed[1])
-                                                  : Result<W4Packed>(Status::unsupported("not gate|up"));
-               il.is_ok()) {
-      whole = std::move(*il);
-      g.glu_interleaved_ = true;
-    } else {
+    if (packed.size() == 1) whole = std::move(packed[0]);
+    if (!whole && glu && packed.size() == 2) {
+      if (auto il = w4_interleave_glu(packed[0], packed[1]); il.is_ok()) {
+        whole = std::move(*il);
+        g.glu_interleaved_ = true;
+      }
+    }
+    if (!whole) {
       std::vector<const W4Packed*> ptrs;
       for (const auto& p : packed) ptrs.push_back(&p);
       if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) whole = std::move(*cat);

@@ -21,7 +21,6 @@ class GpuLinear {
   const char* format_name() const { return w4_ ? w4_format_name(w4_->format) : "bf16"; }
   // The packed weight's W4Flags (kW4DoubleQuant: NF4 absmax read as the file's 1-byte codes), 0 when dense.
   uint32_t w4_flags() const { return w4_ ? w4_->flags : 0; }
-  bool glu_interleaved() const { return glu_interleaved_; }
   // Bytes the weight occupies on the device (codes, scales, zero points, nested absmax and map).
   size_t device_size() const {
     if (!w4_) return dense_.bytes();

@@ -178,7 +178,8 @@ struct FmtNf4 {
     if (p.flags & kW4DoubleQuant) {
       pre[0] = ld_stream_u16(sp.a, pol);
       // nested absmax of the blocks b = row * KU + u (b0 for row g; nested is padded to n16 * 16
-      // rows); gate|up interleaved: of the part's own row 8 * rt + g (W4DqParts)
+      // rows); gate|up interleaved: of the part's own row 8 * rt + g. W4DqParts::nested_block
+      // from b0, which the callers advance by a constant per group.
       if (p.flags & kW4NestedGlu) {
         const int b = b0 - 8 * rt * p.ku;
         pre[1] = __float_as_uint(__ldg(p.nested + (b >> 8)));
@@ -199,9 +200,7 @@ struct FmtNf4 {
     if (p.flags & kW4DoubleQuant) {
       // absmax = dmap[q] * nested + offset, two separately rounded fp32 operations (bnb's order),
       // with the offset of the tile's part (W4DqParts)
-      int pi = 0;
-#pragma unroll
-      for (int i = 0; i < kW4MaxParts - 1; ++i) pi += rt >= p.dq.end_rt[i];
+      const int pi = p.dq.part_of(rt);
       s[0] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[pre[0] & 0xFF], __uint_as_float(pre[1])), p.dq.off[pi][0]));
       s[1] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[(pre[0] >> 8) & 0xFF], __uint_as_float(pre[2])), p.dq.off[pi][1]));
     } else {

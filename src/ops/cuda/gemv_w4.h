@@ -49,6 +49,12 @@ enum W4Flags : uint32_t {
 //     end to end, which needs every part but the last to fill whole nested blocks. With
 //     kW4NestedGlu the rows are gate/up interleaved and the index is that of the part's own row,
 //     (part_row * KU + u) >> 8 with part_row = 8 * rt + g, plus nested_hi for the up rows.
+// Compiled for the kernels too (nvcc), plain C++ elsewhere.
+#if defined(__CUDACC__)
+#define NB_W4_HOST_DEVICE __host__ __device__
+#else
+#define NB_W4_HOST_DEVICE
+#endif
 inline constexpr int kW4MaxParts = 4;
 struct W4DqParts {
   int32_t end_rt[kW4MaxParts - 1] = {INT32_MAX, INT32_MAX, INT32_MAX};
@@ -60,10 +66,15 @@ struct W4DqParts {
     for (auto& o : d.off) o[0] = o[1] = offset;
     return d;
   }
-  int part_of(int64_t rt) const {
+  NB_W4_HOST_DEVICE int part_of(int rt) const {
     int pi = 0;
-    for (int32_t e : end_rt) pi += rt >= e;
+    for (int i = 0; i < kW4MaxParts - 1; ++i) pi += rt >= end_rt[i];
     return pi;
+  }
+  // The nested absmax of packed row rt * 16 + g + 8 * half, unit u of ku (`flags`: the weight's).
+  NB_W4_HOST_DEVICE int64_t nested_block(uint32_t flags, int64_t rt, int g, int half, int64_t u, int64_t ku) const {
+    return (flags & kW4NestedGlu) ? half * nested_hi + (((rt * 8 + g) * ku + u) >> 8)
+                                  : ((rt * 16 + g + 8 * half) * ku + u) >> 8;
   }
 };
 

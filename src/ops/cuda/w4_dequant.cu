@@ -37,16 +37,9 @@ __device__ __forceinline__ void scale_of(const DequantParams& p, int rt, int u, 
       if (p.flags & kW4DoubleQuant) {
         const uint32_t q2 = __ldg(reinterpret_cast<const uint16_t*>(p.scales) + unit * 8 + g);
         const uint32_t qc = half ? q2 >> 8 : q2 & 0xFF;
-        // The nested block of the row's own part (W4DqParts: gate|up interleaved rows count
-        // within their part), then that part's offset.
-        const int64_t row = static_cast<int64_t>(rt) * 16 + g + 8 * half;
-        const int64_t nb = (p.flags & kW4NestedGlu)
-                               ? half * p.dq.nested_hi + (((static_cast<int64_t>(rt) * 8 + g) * p.ku + u) >> 8)
-                               : (row * p.ku + u) >> 8;
-        int pi = 0;
-#pragma unroll
-        for (int i = 0; i < kW4MaxParts - 1; ++i) pi += rt >= p.dq.end_rt[i];
-        scale = __fadd_rn(__fmul_rn(__ldg(p.dmap + qc), __ldg(p.nested + nb)), p.dq.off[pi][half]);
+        // The nested block and the offset of the row's own part (W4DqParts).
+        const float nested = __ldg(p.nested + p.dq.nested_block(p.flags, rt, g, half, u, p.ku));
+        scale = __fadd_rn(__fmul_rn(__ldg(p.dmap + qc), nested), p.dq.off[p.dq.part_of(rt)][half]);
       } else {
         scale = __ldg(reinterpret_cast<const float*>(p.scales) + (unit * 8 + g) * 2 + half);
       }

@@ -216,11 +216,9 @@ float w4_nf4_absmax(const W4Packed& w, int64_t rt, int64_t u, int g, int half) {
   }
   const uint16_t q2 = get_u16(w.scales, (rt * ku + u) * 8 + g);
   const uint8_t q = half ? q2 >> 8 : q2 & 0xFF;
-  // The nested block of the row's own part (W4DqParts), then two roundings, as the kernel.
-  const int64_t nb = (w.flags & kW4NestedGlu) ? half * w.dq.nested_hi + (((rt * 8 + g) * ku + u) >> 8)
-                                              : ((rt * 16 + g + 8 * half) * ku + u) >> 8;
-  volatile float v = w.dmap[q] * w.nested[nb];
-  return v + w.dq.off[w.dq.part_of(rt)][half];
+  // The nested block and the offset of the row's own part (W4DqParts), two roundings, as the kernel.
+  volatile float v = w.dmap[q] * w.nested[w.dq.nested_block(w.flags, rt, g, half, u, ku)];
+  return v + w.dq.off[w.dq.part_of(static_cast<int>(rt))][half];
 }
 
 float w4_packed_value(const W4Packed& w, int64_t r, int64_t c) {
