@@ -152,9 +152,6 @@ int main() {
   cudaMemset(pool, 1, pool_bytes);
   cudaStream_t s;
   cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
   cudaFuncSetAttribute(busy_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 74 * 1024);
   for (auto* k : {dep_kernel<kReg>, dep_kernel<kL2>, dep_kernel<kSmem>})
     cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, 227 * 1024);
@@ -190,19 +187,9 @@ int main() {
             if (mode == kL2) launch(dep_kernel<kL2>, grid, 256, dsmem, true, s, wi, units, per_block, out, st);
             if (mode == kSmem) launch(dep_kernel<kSmem>, grid, 256, dsmem, true, s, wi, units, per_block, out, st);
           };
-          for (int i = 0; i < pairs; ++i) pair(i);  // warm-up
-          std::vector<float> ms;
-          for (int rep = 0; rep < 5; ++rep) {
-            cudaEventRecord(a, s);
-            for (int i = 0; i < pairs; ++i) pair(i);
-            cudaEventRecord(b, s);
-            cudaEventSynchronize(b);
-            float t = 0;
-            cudaEventElapsedTime(&t, a, b);
-            ms.push_back(t);
-          }
-          std::sort(ms.begin(), ms.end());
-          const double us = ms[2] * 1e3 / pairs;
+          const double us = median_batch_ms(s, [&] {
+                              for (int i = 0; i < pairs; ++i) pair(i);
+                            }) * 1e3 / pairs;
           if (mode < 0) {
             alone_us = us;
             std::printf("%-13s %6.1f %4d %5d %-5s %9.2f\n", sz.name, sz.bytes / 1e6, pblocks, spin_us, "none", us);

@@ -159,19 +159,7 @@ int main() {
         for (int i = 0; i < launches; ++i)
           launch_any(v, pool + (i % copies) * (bytes / 16), units, grid, smem, x, out, s);
       };
-      batch();  // warm-up
-      std::vector<float> ms;
-      for (int rep = 0; rep < 5; ++rep) {
-        cudaEventRecord(a, s);
-        batch();
-        cudaEventRecord(b, s);
-        cudaEventSynchronize(b);
-        float t = 0;
-        cudaEventElapsedTime(&t, a, b);
-        ms.push_back(t);
-      }
-      std::sort(ms.begin(), ms.end());
-      const double us = ms[2] * 1e3 / launches;
+      const double us = median_batch_ms(s, batch) * 1e3 / launches;
       std::printf(" %8.3f", floor_us / us);
       logsum[vi] += std::log(floor_us / us);
     }

@@ -115,22 +115,7 @@ __global__ void __launch_bounds__(256, 4) staged_kernel(const uint4* __restrict_
 // Median of 7 timed launches after one warm-up, as GB/s of `bytes` moved.
 template <class Launch>
 double median_rate(Launch launch, double bytes) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  launch();  // warm-up
-  std::vector<float> ms;
-  for (int rep = 0; rep < 7; ++rep) {
-    cudaEventRecord(a);
-    launch();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float t = 0;
-    cudaEventElapsedTime(&t, a, b);
-    ms.push_back(t);
-  }
-  std::sort(ms.begin(), ms.end());
-  return bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
+  return bytes / (median_batch_ms(0, launch, 7) * 1e-3) / 1e9;
 }
 
 template <int D, int STAGE>
