@@ -23,6 +23,15 @@ const quant::Bnb4Nested* readable_nested(const ops::WeightView& w) {
   return b->nested();
 }
 
+// A packed weight on the device; double-quantized NF4 widened to fp32 absmax first unless
+// `keep_nested` (the form that decodes faster, docs/gpu_backend.md).
+Result<W4Device> upload_packed(W4Packed w, bool keep_nested, Stream& s) {
+  if ((w.flags & kW4DoubleQuant) && !keep_nested) {
+    NB_ASSIGN_OR_RETURN(w, w4_widen_nested(w));
+  }
+  return cuda::upload(w, s);
+}
+
 // The packed form of one part, or nullopt when the GEMV cannot read its format. `keep_nested`:
 // a double-quantized NF4 part keeps the file's 1-byte absmax codes (else its absmax go as fp32).
 Result<std::optional<W4Packed>> try_pack(const ops::WeightView& w, bool keep_nested) {
@@ -132,12 +141,7 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
       if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) whole = std::move(*cat);
     }
     if (whole) {
-      if ((whole->flags & kW4DoubleQuant) && !keep_nested) {
-        NB_ASSIGN_OR_RETURN(W4Packed wide, w4_widen_nested(*whole));
-        whole = std::move(wide);
-      }
-      NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(*whole, s));
-      g.w4_ = std::move(d);
+      NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(*whole), keep_nested, s));
       return g;
     }
     const bool any_nested =
@@ -157,12 +161,7 @@ Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, i
   if (format) {
     g.glu_interleaved_ = glu && n % 16 == 0;
     NB_ASSIGN_OR_RETURN(W4Packed w, w4_random(*format, n, k, seed));
-    if ((w.flags & kW4DoubleQuant) && !keep_nested) {
-      NB_ASSIGN_OR_RETURN(W4Packed wide, w4_widen_nested(w));
-      w = std::move(wide);
-    }
-    NB_ASSIGN_OR_RETURN(W4Device d, cuda::upload(w, s));
-    g.w4_ = std::move(d);
+    NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(w), keep_nested, s));
     return g;
   }
   NB_ASSIGN_OR_RETURN(g.dense_, random_bf16_matrix(n, k, seed, s));
