@@ -265,6 +265,7 @@ Result<std::vector<uint16_t>> run_gemv(Stream& st, const W4Device& w, int m, int
 }
 
 void check_gemv(Stream& st, Kind kind, int64_t n, int64_t k, const std::vector<int>& ms, int config = -1) {
+  if (config >= 0 && !gemv_config_runs_on(config, st.info())) return;  // wg entries: sm_90a only
   const Quantized q = make_quantized(kind, n, k);
   auto dev = upload(q.packed, st);
   ASSERT_TRUE(dev.is_ok()) << dev.status().message();
@@ -347,10 +348,24 @@ TEST(CudaGemvW4, StagedActivationShapes) {
   check_tagged_configs(st, "_xs", {{16, 64, 128}, {33, 320, 384}, {4097, 1408, 1408}, {130, 14336, 14336}}, {17, 31, 32});
 }
 
+// The warpgroup (wgmma) configurations on the shapes EveryConfiguration misses: one unit and one
+// row tile (three warps of the warpgroup without rows), a block whose second warpgroup has no rows
+// at all, a K range ending inside a group of 4 units (a part-filled stage), M just past a tile of
+// 8 tokens (stage rows left unwritten), N % 16 != 0, split-K over many groups, and K long enough
+// to cycle the three stages many times. Skipped where the device is not sm_90.
+TEST(CudaGemvW4, WarpgroupShapes) {
+  REQUIRE_GPU();
+  check_tagged_configs(st, "_wg",
+                       {{16, 64, 128}, {48, 256, 256}, {33, 320, 384}, {4097, 1408, 1408}, {130, 14336, 14336},
+                        {1000, 4096, 4096}},
+                       {1, 5, 8, 9, 16, 17, 31, 32});
+}
+
 // The gated epilogue (gate/up interleaved, act(gate) * up written by the GEMV) against the same
 // reference as the plain GEMV followed by the CPU activation: every configuration (v4 and run
 // kernels, split-K included), silu and gelu_tanh, every format that interleaves.
 void check_gemv_glu(Stream& st, Kind kind, int64_t f, int64_t k, const std::vector<int>& ms, int config, bool gelu) {
+  if (config >= 0 && !gemv_config_runs_on(config, st.info())) return;
   const Quantized gate = make_quantized(kind, f, k, 0.05f), up = make_quantized(kind, f, k, 0.3f);
   auto il = w4_interleave_glu(gate.packed, up.packed);
   ASSERT_TRUE(il.is_ok()) << il.status().message();

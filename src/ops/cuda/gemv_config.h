@@ -28,6 +28,9 @@ struct GemvConfig {
                 // B fragments from there (kw must be 1; xahead is ignored). No activation registers
                 // ahead: at M = 32 that is 114 registers for 8 warps, 16 warps a SM (docs/kernels.md,
                 // session 6).
+  int wg = 0;   // > 0: the warpgroup kernel (gemv_w4_wg.cuh, sm_90a only): `wg` warpgroups a block, each
+                // 64 rows (a row tile a warp), wgmma with the decoded weights as A from registers and
+                // the activations as B from shared memory; uses nt, warps (= 4 * wg) and ahead only
 };
 
 // xs: bytes of one staged token row (256 bf16 columns + 64 bytes of padding, so that the two rows a
@@ -36,6 +39,12 @@ struct GemvConfig {
 inline constexpr int kGemvXsRowBytes = 4 * 64 * 2 + 64;
 constexpr size_t gemv_xs_smem_bytes(const GemvConfig& c) {
   return c.xs > 0 ? static_cast<size_t>(2) * c.nt * 8 * kGemvXsRowBytes : 0;
+}
+// wg: the activations' stages (kGemvWgStages of 4 units, each unit nt * 8 token rows of 128 bytes,
+// 128-byte swizzled for wgmma) and 1 KB of slack to align them to 1024 bytes.
+inline constexpr int kGemvWgStages = 2;
+constexpr size_t gemv_wg_smem_bytes(const GemvConfig& c) {
+  return c.wg > 0 ? static_cast<size_t>(kGemvWgStages) * 4 * c.nt * 1024 + 1024 : 0;
 }
 
 // A block covers warps * rt row tiles; K is split across blocks so that they fill whole waves.
@@ -98,6 +107,13 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     // at M <= 32 (8 warps a SM: 0.167 of the floor).
     {4, 4, 2, 2, 1, 1, 0, 0, 0, 1, 0, 1}, // 49 M <= 32: 4 warps x 2 row tiles share one staged x
     {4, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 1}, // 50 M <= 32: 8 warps x 1 row tile
+    // Session 9: the warpgroup kernel (wgmma, sm_90a), activations staged in shared memory
+    {4, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 51 M <= 32: 2 warpgroups a block
+    {4, 16, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 4}, // 52 M <= 32: 4 warpgroups a block (a quarter of the activation copies a weight byte)
+    {4, 8, 1, 3, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 53 M <= 32: weights 3 units ahead
+    {2, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 54 M <= 16
+    {2, 16, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 4}, // 55 M <= 16
+    {1, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 56 M <= 8
 };
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 

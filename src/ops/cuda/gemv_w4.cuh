@@ -79,6 +79,46 @@ __device__ __forceinline__ void store_fragment(const W4KernelParams& p, int tile
   }
 }
 
+// Split-K: every block has written its fp32 partials of rows [row0, row0 + R) to p.ws; the last
+// block of this row group (blockIdx.x) to arrive adds them in split order (deterministic), writes
+// y (or the gated epilogue's act(gate) * up) and resets its counter. Called by all n threads.
+__device__ __forceinline__ void splitk_merge(const W4KernelParams& p, int row0, int R, int tid, int n, int* is_last) {
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) *is_last = atomicAdd(p.counters + blockIdx.x, 1) == p.splits - 1;
+  __syncthreads();
+  if (!*is_last) return;
+  __threadfence();
+  const int rows = min(R, p.n - row0);
+  if (p.glu == 0) {
+    for (int idx = tid; idx < R * p.m; idx += n) {
+      const int row = idx % R, m = idx / R;
+      if (row >= rows) continue;
+      const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
+      float v = 0.0f;
+      for (int sp = 0; sp < p.splits; ++sp) v += __ldcg(p.ws + static_cast<size_t>(sp) * p.m * p.n + o);
+      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
+    }
+  } else {
+    // Output column row0 / 2 + j: gate row row0 + 16 (j / 8) + j % 8, up row that + 8.
+    for (int idx = tid; idx < R / 2 * p.m; idx += n) {
+      const int j = idx % (R / 2), m = idx / (R / 2), rg = (j >> 3) * 16 + (j & 7);
+      if (rg >= rows) continue;
+      const size_t o = static_cast<size_t>(m) * p.n + row0 + rg;
+      float vg = 0.0f, vu = 0.0f;  // one loop for both, not unrolled: the merge must not raise the
+                                   // kernel's register count (INT4 entry 38 went 72 -> 77 with two)
+#pragma unroll 1
+      for (int sp = 0; sp < p.splits; ++sp) {
+        const float* src = p.ws + static_cast<size_t>(sp) * p.m * p.n + o;
+        vg += __ldcg(src);
+        vu += __ldcg(src + 8);
+      }
+      p.y[static_cast<size_t>(m) * (p.n >> 1) + row0 / 2 + j] = glu_value(vg, vu, p.glu == 2);
+    }
+  }
+  if (tid == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
+}
+
 // Activations: read by every warp of every block, so allocate in L1 and keep in L2.
 __device__ __forceinline__ uint4 ld_keep_v4(const void* p, uint64_t pol) {
   uint4 v;
@@ -689,48 +729,14 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   }
   if (p.splits == 1) return;
 
-  // ---- split-K: the last block of this row-tile group to finish adds the partials in split order ----
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) is_last = atomicAdd(p.counters + blockIdx.x, 1) == p.splits - 1;
-  __syncthreads();
-  if (!is_last) return;
-  __threadfence();
   constexpr int R = W / KW * RT * 16;
-  const int row0 = rt_block * 16;
-  const int rows = min(R, p.n - row0);
-  if (p.glu == 0) {
-    for (int idx = tid; idx < R * p.m; idx += W * 32) {
-      const int row = idx % R, m = idx / R;
-      if (row >= rows) continue;
-      const size_t o = static_cast<size_t>(m) * p.n + row0 + row;
-      float v = 0.0f;
-      for (int sp = 0; sp < p.splits; ++sp) v += __ldcg(p.ws + static_cast<size_t>(sp) * p.m * p.n + o);
-      p.y[o] = __bfloat16_as_ushort(__float2bfloat16_rn(v));
-    }
-  } else {
-    // Output column row0 / 2 + j: gate row row0 + 16 (j / 8) + j % 8, up row that + 8.
-    for (int idx = tid; idx < R / 2 * p.m; idx += W * 32) {
-      const int j = idx % (R / 2), m = idx / (R / 2), rg = (j >> 3) * 16 + (j & 7);
-      if (rg >= rows) continue;
-      const size_t o = static_cast<size_t>(m) * p.n + row0 + rg;
-      float vg = 0.0f, vu = 0.0f;  // one loop for both, not unrolled: the merge must not raise the
-                                   // kernel's register count (INT4 entry 38 went 72 -> 77 with two)
-#pragma unroll 1
-      for (int sp = 0; sp < p.splits; ++sp) {
-        const float* src = p.ws + static_cast<size_t>(sp) * p.m * p.n + o;
-        vg += __ldcg(src);
-        vu += __ldcg(src + 8);
-      }
-      p.y[static_cast<size_t>(m) * (p.n >> 1) + row0 / 2 + j] = glu_value(vg, vu, p.glu == 2);
-    }
-  }
-  if (tid == 0) p.counters[blockIdx.x] = 0;  // ready for the next launch
+  splitk_merge(p, rt_block * 16, R, tid, W * 32, &is_last);
 }
 
 }  // namespace nibble::cuda
 
 #include "ops/cuda/gemv_w4_run.cuh"  // the persistent run variant (configurations with `run`)
+#include "ops/cuda/gemv_w4_wg.cuh"   // the warpgroup (wgmma) variant (configurations with `wg`)
 
 namespace nibble::cuda {
 
@@ -742,6 +748,9 @@ constexpr auto gemv_kernel_for() {
   if constexpr (c.run > 0) {
     static_assert(c.nt == 1, "the run kernel serves M <= 8");
     return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run>;
+  } else if constexpr (c.wg > 0) {
+    static_assert(c.warps == 4 * c.wg && c.rt == 1 && c.kw <= 1, "a warpgroup is 4 warps of one row tile each");
+    return &gemv_w4_wg_kernel<F, c.nt, c.wg, c.ahead>;
   } else {
     return &gemv_w4_kernel<F, c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold, c.pf, c.rd, c.kw < 1 ? 1 : c.kw,
                            c.xs>;
@@ -781,6 +790,9 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
     return Status::invalid("{}: configuration {} does not serve M = {}", F::kName, config, m);
   // The run kernel needs whole groups of 4 units per row tile; other K take the v4 kernel's default.
   if (kGemvConfigs[config].run > 0 && w.k % 256 != 0) config = gemv_v4_default_config(s.info(), w.format, m);
+  if (kGemvConfigs[config].wg > 0 && !gemv_config_runs_on(config, s.info()))
+    return Status::unsupported("{}: configuration {} needs sm_90a (wgmma), this device is sm_{}{}", F::kName, config,
+                               s.info().cc_major, s.info().cc_minor);
   static constexpr auto kernels = gemv_kernel_table<F>(std::make_index_sequence<kGemvConfigCount>{});
   const auto kernel = kernels[config];
   const GemvConfig c = kGemvConfigs[config];
@@ -811,7 +823,8 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   static std::array<std::atomic<int>, kGemvConfigCount> occupancy{};
   std::atomic<int>& occ = occupancy[config];
   int per_sm = occ.load(std::memory_order_relaxed);
-  const size_t smem = gemv_xs_smem_bytes(c);  // the staged activations' two stages (xs), else 0
+  // The staged activations (xs: two stages; wg: three, swizzled), else 0.
+  const size_t smem = c.wg > 0 ? gemv_wg_smem_bytes(c) : gemv_xs_smem_bytes(c);
   if (per_sm == 0) {
     // The decode table is 33 KB a block: let shared memory take the whole carveout, so registers
     // (not the L1 / shared split) bound the resident blocks.

@@ -288,9 +288,13 @@ int gemv_config_count() { return kGemvConfigCount; }
 bool gemv_config_fits(int config, int m) {
   return config >= 0 && config < kGemvConfigCount && kGemvConfigs[config].nt == gemv_nt_for(m);
 }
+bool gemv_config_runs_on(int config, const DeviceInfo& d) {
+  return config >= 0 && config < kGemvConfigCount && (kGemvConfigs[config].wg == 0 || (d.cc_major == 9 && d.cc_minor == 0));
+}
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
   if (c.run > 0) return fmt::format("nt{}_w{}_a{}_x{}_run{}", c.nt, c.warps, c.ahead, c.xahead, c.run);
+  if (c.wg > 0) return fmt::format("nt{}_w{}_a{}_wg", c.nt, c.warps, c.ahead);
   return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
                      c.kw > 1 ? fmt::format("_kw{}", c.kw) : "", c.xs ? "_xs" : "");
@@ -304,7 +308,7 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
   }();
   if (forced >= 0 && gemv_config_fits(forced, m)) return forced;
   if (d.hopper() && gemv_run_wanted(f, m, n, k)) return 48;  // the persistent run kernel (below)
-  if (d.hopper() && gemv_staged_wanted(f, m, n, k)) return 50;  // activations staged in shared memory (below)
+  if (gemv_wg_wanted(d, m, n, k)) return 51;  // the warpgroup (wgmma) kernel at 17-32 rows (below)
   // INT4 and MXFP4 at one row on sm_90, every layer but the wide gate|up ones (N >= 3K): entry 5
   // (4 warps, weights 3 and activations 2 units ahead, no K split in the block). In the session-3
   // sweep it was the best single choice for those shapes (INT4 geomean 0.526 -> 0.564, MXFP4
@@ -328,20 +332,21 @@ bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k) {
   return !off && m <= 8 && f != W4Format::kInt4 && n * k >= min_nk && k % 256 == 0;
 }
 
-// Entry 50 (8 warps, the activations staged in shared memory, 114 registers: 16 warps a SM) for
-// NF4 and MXFP4 at 17-32 rows on the large layers and the long-K ones: N * K >= 100 M, or >= 55 M
-// with K >= N (the gate|up and down layers, Llama-70B o). One H200 sweep against the v4 default
-// (entry 41, 4 warps, 159 registers; bench/results/gemv_m32_xs_*_NVIDIA-H200_2026-11-21.json):
-// 1.06-1.54x on those 9 shapes (Llama-70B down 157 -> 102 us), 0.70-0.94x on the others, which
-// keep entry 41. INT4's default (entry 42) wins or ties on most shapes. NIBBLE_GEMV_XS=0 turns it
-// off (A/B runs).
-bool gemv_staged_wanted(W4Format f, int m, int64_t n, int64_t k) {
+// Entry 51 (the warpgroup kernel, gemv_w4_wg.cuh: two warpgroups of 64 rows a block, wgmma on
+// activations staged in shared memory) at 17-32 rows on sm_90a where N * K >= 43 M, every format.
+// One H200 sweep of the 15 shapes at M = 32 (bench/results/gemv_m32_wg_NVIDIA-H200_2026-11-22.json,
+// docs/kernels.md "Session 9"): it wins on every shape from Gemma-3-27B qkv (44 M: 29.9 -> 23.1 us)
+// up (Llama-70B gate_up 208 -> 161 us against entry 50, which it replaces), ties on Qwen3-32B qkv,
+// and loses on the three below: Qwen3-32B o (42 M: 28.9 -> 30.8 us), Llama-3-8B qkv, Gemma o,
+// which keep the v4 default (entry 41 / 42). Geomean NF4 0.222 -> 0.261 of the floor, MXFP4 the
+// same, INT4 0.258 -> 0.286. NIBBLE_GEMV_WG=0 turns it off (A/B runs: the v4 default then serves
+// every shape).
+bool gemv_wg_wanted(const DeviceInfo& d, int m, int64_t n, int64_t k) {
   static const bool off = [] {
-    const char* e = std::getenv("NIBBLE_GEMV_XS");
+    const char* e = std::getenv("NIBBLE_GEMV_WG");
     return e != nullptr && std::strcmp(e, "0") == 0;
   }();
-  const int64_t nk = n * k;
-  return !off && gemv_nt_for(m) == 4 && f != W4Format::kInt4 && (nk >= 100'000'000 || (nk >= 55'000'000 && k >= n));
+  return !off && gemv_nt_for(m) == 4 && gemv_config_runs_on(51, d) && n * k >= 43'000'000;
 }
 
 int gemv_v4_default_config(const DeviceInfo& d, W4Format f, int m) {
