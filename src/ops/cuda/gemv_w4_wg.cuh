@@ -60,9 +60,13 @@ __device__ __forceinline__ uint64_t wg_desc_sw128(uint32_t saddr) {
 // One unit's tensor-core work, as one asm statement: the fence, four wgmma m64 x (8 * NT) x k16
 // (bf16 in, fp32 accumulate; A this warp's 16 rows of k16 step kk in a[kk], the m16n8k16 A
 // fragment; B from shared memory by descriptor desc[kk]) and the commit. kFresh: the first one
-// overwrites D (D = A * B), the others add. Every input is defined before the fence: an
-// instruction defining one between the fence and the commit (even the setp of a scale-d
-// predicate) makes ptxas serialize the wgmma.
+// overwrites D (D = A * B), the others add. One statement, so that nothing the compiler
+// schedules falls between the fence and the commit. The inputs (NB_WG_IN) follow the N / 2
+// accumulator registers: a[kk][r] from %(N / 2 + 4 kk + r), desc[kk], then kFirst.
+#define NB_WG_IN                                                                                                       \
+  "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(a[1][0]), "r"(a[1][1]), "r"(a[1][2]), "r"(a[1][3]),     \
+      "r"(a[2][0]), "r"(a[2][1]), "r"(a[2][2]), "r"(a[2][3]), "r"(a[3][0]), "r"(a[3][1]), "r"(a[3][2]), "r"(a[3][3]), \
+      "l"(desc[0]), "l"(desc[1]), "l"(desc[2]), "l"(desc[3]), "n"(kFirst)
 #define NB_WG_ONE(N, DREGS, A0, DESC, PRED) \
   "wgmma.mma_async.sync.aligned.m64n" #N "k16.f32.bf16.bf16 " DREGS ", {" A0 "}, " DESC ", " PRED ", 1, 1, 0;\n"
 template <int NT, bool kFresh>
@@ -76,9 +80,7 @@ __device__ __forceinline__ void wgmma_unit(float (&d)[NT * 4], const uint32_t (&
         NB_WG_ONE(8, NB_D, "%12,%13,%14,%15", "%22", "p1") NB_WG_ONE(8, NB_D, "%16,%17,%18,%19", "%23", "p1")
         "wgmma.commit_group.sync.aligned;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(a[1][0]), "r"(a[1][1]), "r"(a[1][2]), "r"(a[1][3]),
-          "r"(a[2][0]), "r"(a[2][1]), "r"(a[2][2]), "r"(a[2][3]), "r"(a[3][0]), "r"(a[3][1]), "r"(a[3][2]), "r"(a[3][3]),
-          "l"(desc[0]), "l"(desc[1]), "l"(desc[2]), "l"(desc[3]), "n"(kFirst)
+        : NB_WG_IN
         : "memory");
 #undef NB_D
   } else if constexpr (NT == 2) {
@@ -89,9 +91,7 @@ __device__ __forceinline__ void wgmma_unit(float (&d)[NT * 4], const uint32_t (&
         NB_WG_ONE(16, NB_D, "%16,%17,%18,%19", "%26", "p1") NB_WG_ONE(16, NB_D, "%20,%21,%22,%23", "%27", "p1")
         "wgmma.commit_group.sync.aligned;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
-        : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(a[1][0]), "r"(a[1][1]), "r"(a[1][2]), "r"(a[1][3]),
-          "r"(a[2][0]), "r"(a[2][1]), "r"(a[2][2]), "r"(a[2][3]), "r"(a[3][0]), "r"(a[3][1]), "r"(a[3][2]), "r"(a[3][3]),
-          "l"(desc[0]), "l"(desc[1]), "l"(desc[2]), "l"(desc[3]), "n"(kFirst)
+        : NB_WG_IN
         : "memory");
 #undef NB_D
   } else {
@@ -104,14 +104,13 @@ __device__ __forceinline__ void wgmma_unit(float (&d)[NT * 4], const uint32_t (&
         "wgmma.commit_group.sync.aligned;\n}\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
           "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-        : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(a[1][0]), "r"(a[1][1]), "r"(a[1][2]), "r"(a[1][3]),
-          "r"(a[2][0]), "r"(a[2][1]), "r"(a[2][2]), "r"(a[2][3]), "r"(a[3][0]), "r"(a[3][1]), "r"(a[3][2]), "r"(a[3][3]),
-          "l"(desc[0]), "l"(desc[1]), "l"(desc[2]), "l"(desc[3]), "n"(kFirst)
+        : NB_WG_IN
         : "memory");
 #undef NB_D
   }
 }
 #undef NB_WG_ONE
+#undef NB_WG_IN
 #endif  // NB_WG_BODY
 
 template <class F, int NT, int WG, int AHEAD>
