@@ -1,11 +1,10 @@
-// Compile-only probe (not built by CMake): which shape of a warp's wgmma pipeline ptxas accepts
-// without serializing it (ptxas info C7513 / C7514, "wgmma.mma_async instructions are serialized").
-// docs/kernels.md, "Session 9": the warpgroup GEMV keeps one unit's wgmma in flight while it decodes
-// the next (PIPE 0 below: decode unit i into A buffer i % 2 after unit i - 1's commit, wait_group 1,
-// then scale unit i - 1's D), and ptxas serialized it there; this stripped-down loop with the same
-// structure (table decode from shared memory, runtime descriptors, a barrier every 4 units) compiles
-// without the message, so the cause in the kernel is something this loop lacks. PIPE 1 (decode one
-// unit further ahead, before the previous fence) is serialized here too.
+// Compile-only probe (not built by CMake): whether ptxas pipelines a warp's wgmma with A from
+// registers while the next unit's A is being decoded (ptxas info C7513 / C7514, "wgmma.mma_async
+// instructions are serialized", names the function). docs/kernels.md, "Session 9": the warpgroup
+// GEMV waits for each unit's wgmma because keeping one in flight was serialized. This stripped-down
+// loop serializes both forms too: PIPE 0 decodes unit i into A buffer i % 2 after unit i - 1's
+// commit (C7513), PIPE 1 decodes unit i + 1 before unit i's fence into four buffers (C7514). A
+// variant that ptxas accepts is what to find before trying the overlap in the kernel again.
 //
 //   nvcc -DFMT_SHARED -DNIBBLE_HAVE_CUDA=1 -I src -I include -O3 -std=c++17 --expt-relaxed-constexpr \
 //     "--generate-code=arch=compute_90a,code=[compute_90a,sm_90a]" -Xptxas=-v -c bench/wgmma_pipeline_probe.cu -o /tmp/p.o
