@@ -3,8 +3,10 @@
 // instructions are serialized", names the function). docs/kernels.md, "Session 9": the warpgroup
 // GEMV waits for each unit's wgmma because keeping one in flight was serialized. This stripped-down
 // loop serializes both forms too: PIPE 0 decodes unit i into A buffer i % 2 after unit i - 1's
-// commit (C7513), PIPE 1 decodes unit i + 1 before unit i's fence into four buffers (C7514). A
-// variant that ptxas accepts is what to find before trying the overlap in the kernel again.
+// commit (C7513), PIPE 1 decodes unit i + 1 before unit i's fence into four buffers (C7514).
+// Removing the early exit (`if (i >= n) break;`) and waiting for everything at the end of each
+// group (nothing outstanding across the back edge) is the form ptxas accepts; the kernel built
+// that way gained a few percent where it did not spill (docs/kernels.md, "Session 9").
 //
 //   nvcc -DFMT_SHARED -DNIBBLE_HAVE_CUDA=1 -I src -I include -O3 -std=c++17 --expt-relaxed-constexpr \
 //     "--generate-code=arch=compute_90a,code=[compute_90a,sm_90a]" -Xptxas=-v -c bench/wgmma_pipeline_probe.cu -o /tmp/p.o
