@@ -352,7 +352,7 @@ TEST(CudaGemvW4, StagedActivationShapes) {
 // row tile (three warps of the warpgroup without rows), a block whose second warpgroup has no rows
 // at all, a K range ending inside a group of 4 units (a part-filled stage), M just past a tile of
 // 8 tokens (stage rows left unwritten), N % 16 != 0, split-K over many groups, and K long enough
-// to cycle the three stages many times. Skipped where the device is not sm_90.
+// to cycle the two stages many times. Skipped where the device is not sm_90.
 TEST(CudaGemvW4, WarpgroupShapes) {
   REQUIRE_GPU();
   check_tagged_configs(st, "_wg",

@@ -823,7 +823,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   static std::array<std::atomic<int>, kGemvConfigCount> occupancy{};
   std::atomic<int>& occ = occupancy[config];
   int per_sm = occ.load(std::memory_order_relaxed);
-  // The staged activations (xs: two stages; wg: three, swizzled), else 0.
+  // The staged activations (xs: two stages; wg: two, swizzled, and 1 KB of alignment slack), else 0.
   const size_t smem = c.wg > 0 ? gemv_wg_smem_bytes(c) : gemv_xs_smem_bytes(c);
   if (per_sm == 0) {
     // The decode table is 33 KB a block: let shared memory take the whole carveout, so registers

@@ -7,21 +7,20 @@
 // activation loads of 16 bytes, 16 FFMAs, fresh accumulators), 4 warps' worth of which is more
 // issue slots than an SM has in the time the floor allows for their 2 KB of weights; it runs at a
 // fifth of the floor. wgmma takes B from shared memory and 64 rows at once: per warp and unit the
-// 16 MMAs and 8 activation loads become 4 wgmma, and they run asynchronously while the warp
-// decodes the next unit.
+// 16 MMAs and 8 activation loads become 4 wgmma.
 //  - block: `WG` warpgroups, warpgroup v owns 64 rows (warp w: row tile 4 * (WG * bx + v) + w % 4),
 //    all of them the block's K range (split across blocks as in gemv_w4_kernel);
 //  - weights stream into registers AHEAD units ahead (the packed layout's 16 bytes a lane are the
 //    unit's four k16 A fragments, as for mma.sync: the wgmma A fragment of a warp is the m16n8k16
-//    one); decoded by the format's codes() into one of two A buffers;
-//  - activations: the block copies a group of 4 units (all M rows, 256 columns) at a time by
-//    cp.async into one of 3 stages, each unit a K-major tile of 8 * NT rows x 128 bytes with the
-//    128-byte swizzle, so that one matrix descriptor advanced 32 bytes per k16 step is B; 3 stages
-//    because the last unit of a group may still be in flight when the next group's barrier passes;
-//  - NF4 / INT4: each unit's four wgmma go into a fresh accumulator D (scale-d = 0 first), which
-//    is scaled per row in fp32 into the total when the next unit's wgmma have been issued
-//    (wait_group 1), as gemv_w4_kernel does with its MMA fragments; MXFP4: the power-of-two block
-//    scales multiply the decoded A exactly in bf16 and the wgmma accumulate straight into the total.
+//    one); decoded by the format's codes() into registers;
+//  - activations: the block copies a group of 4 units (all M rows, 256 columns) at a time into one
+//    of 2 shared stages (permuted to the weights' K order, see load_xg), each unit a K-major tile of
+//    8 * NT rows x 128 bytes with the 128-byte swizzle, so that one matrix descriptor advanced 32
+//    bytes per k16 step is B;
+//  - NF4 / INT4: each unit's four wgmma go into a fresh accumulator D (scale-d = 0 first); the warp
+//    waits for them (one unit in flight made ptxas serialize, docs/kernels.md) and scales D per row
+//    in fp32 into the total, as gemv_w4_kernel does with its MMA fragments; MXFP4: the power-of-two
+//    block scales multiply the decoded A exactly in bf16 and the wgmma accumulate into the total.
 // D of m64nNk16 holds, per lane and n8 chunk i, rows g, g + 8 and tokens 8i + 2t, 8i + 2t + 1: the
 // mma.sync D fragment, so the epilogue is gemv_w4_kernel's.
 #pragma once
@@ -162,7 +161,7 @@ __global__ void __launch_bounds__(WG * 128, WG == 1 ? 4 : WG == 2 ? 2 : 1) gemv_
   // ss, q, e in {0, 1}, t in 0..3), so the 4-byte pair (ss, q) of actual 16-byte chunk 4h + t
   // belongs at byte 4t of logical chunk 4h + 2ss + q. A 4 x 4 transpose of words across the 4 lanes
   // that load chunks 4h + 0..3 turns 16-byte loads into 16-byte stores (4-byte cp.async for the
-  // same permutation ran at 0.18 of the floor against 0.29 for unpermuted 16-byte copies). Warp w
+  // same permutation ran at 0.18 of the floor, 16-byte copies in natural order, wrong, at 0.29). Warp w
   // copies token rows w, w + 4 WG, ...: lane l loads chunk l of the row's 4 units (512 bytes).
   // Tiles are K-major, token row r at r * 128 with the 128-byte swizzle (chunk ^ r % 8); rows past
   // M stay unwritten (they only reach columns of D nobody stores).

@@ -334,7 +334,7 @@ bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k) {
 
 // Entry 51 (the warpgroup kernel, gemv_w4_wg.cuh: two warpgroups of 64 rows a block, wgmma on
 // activations staged in shared memory) at 17-32 rows on sm_90a where N * K >= 43 M, every format.
-// One H200 sweep of the 15 shapes at M = 32 (bench/results/gemv_m32_wg_NVIDIA-H200_2026-11-22.json,
+// One H200 sweep of the 15 shapes at M = 32 (bench/results/gemv_m32_wg_sweep_*_NVIDIA-H200_2026-11-22.json,
 // docs/kernels.md "Session 9"): it wins on every shape from Gemma-3-27B qkv (44 M: 29.9 -> 23.1 us)
 // up (Llama-70B gate_up 208 -> 161 us against entry 50, which it replaces), ties on Qwen3-32B qkv,
 // and loses on the three below: Qwen3-32B o (42 M: 28.9 -> 30.8 us), Llama-3-8B qkv, Gemma o,
