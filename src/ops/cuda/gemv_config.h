@@ -31,6 +31,10 @@ struct GemvConfig {
   int wg = 0;   // > 0: the warpgroup kernel (gemv_w4_wg.cuh, sm_90a only): `wg` warpgroups a block, each
                 // 64 rows (a row tile a warp), wgmma with the decoded weights as A from registers and
                 // the activations as B from shared memory; uses nt, warps (= 4 * wg) and ahead only
+  int wide = 0;  // run kernel, table formats: 1 = the decode table at a 64 KB-aligned shared address with
+                 // a 256-byte entry stride, so that one PRMT of the code word and the lane's base is a
+                 // lookup's whole address (2 instructions a lookup instead of 3). Needs 128 KB of dynamic
+                 // shared memory: one block a SM, so warps == run (docs/kernels.md, session 10).
 };
 
 // xs: bytes of one staged token row (256 bf16 columns + 64 bytes of padding, so that the two rows a
@@ -114,7 +118,13 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     {2, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 54 M <= 16
     {2, 16, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 4}, // 55 M <= 16
     {1, 8, 1, 2, 1, 1, 0, 0, 0, 1, 0, 0, 2}, // 56 M <= 8
+    // Session 10: the run kernel as one 16-warp block a SM, with the decode table as 48 or wide (57, 58)
+    {1, 16, 1, 4, 3, 1, 0, 0, 0, 1, 16}, // 57 M <= 8: entry 48 as one block a SM (the control for 58)
+    {1, 16, 1, 4, 3, 1, 0, 0, 0, 1, 16, 0, 0, 1}, // 58 M <= 8: 57 with the wide decode table
 };
+// Dynamic shared memory of the run kernel with the wide table: 64 KB of table at the first 64 KB
+// boundary of the shared window at or after the block's dynamic base (at most 64 KB - 1 in).
+inline constexpr size_t kGemvWideTableSmem = 128 * 1024;
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 
 constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }

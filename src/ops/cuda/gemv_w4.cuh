@@ -747,7 +747,7 @@ constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
   if constexpr (c.run > 0) {
     static_assert(c.nt == 1, "the run kernel serves M <= 8");
-    return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run>;
+    return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run, c.wide>;
   } else if constexpr (c.wg > 0) {
     static_assert(c.warps == 4 * c.wg && c.rt == 1 && c.kw <= 1, "a warpgroup is 4 warps of one row tile each");
     return &gemv_w4_wg_kernel<F, c.nt, c.wg, c.ahead>;
@@ -816,7 +816,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   p.glu = static_cast<int>(ep);
   // The run kernel triggers early, as the probe's skeleton (the environment override aside).
   p.pdl_early = c.run > 0 ? gemv_pdl_early(false, 0) : gemv_pdl_early(F::kLut, c.warps);
-  if (c.run > 0) return gemv_w4_run_launch<F>(kernel, c, p, s);
+  if (c.run > 0) return gemv_w4_run_launch<F>(kernel, config, p, s);
 
   // Resident blocks per SM, asked once per configuration (the query costs microseconds of host
   // time, as much as a small GEMV; one GPU model per process assumed).

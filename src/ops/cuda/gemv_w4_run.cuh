@@ -37,7 +37,36 @@ __device__ __forceinline__ int run_owner(int64_t c, int64_t groups, int warps) {
 }
 __device__ __forceinline__ int64_t run_begin(int w, int64_t groups, int warps) { return 4 * (groups * w / warps); }
 
-template <class F, int W, int AHEAD, int XAHEAD, int WARPS_PER_SM>
+// The wide decode table (GemvConfig::wide): entry b for lane l at base + b * 256 + l * 4, base a
+// multiple of 64 KB. Byte 1 of base + l * 4 is then zero, and one PRMT that puts code byte r of the
+// word there (keeping bytes 0, 2, 3 of the lane's base) is the lookup's address: PRMT + LDS, where
+// the 128-byte stride needs PRMT + a shift-and-add + LDS. (ptxas adds a shared symbol's base to
+// any offset computed from it, session 7; here the address is one register from the PRMT, so there
+// is nothing to add.) Lanes still read their own bank: (b * 64 + l) % 32 = l.
+__device__ __forceinline__ void fill_wide_table(const W4KernelParams& p, int tid, int n, uint32_t base) {
+  for (int b = tid; b < 256; b += n) {
+    const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
+#pragma unroll
+    for (int c = 0; c < 8; ++c) {  // rotated so that the 8 lanes of a store phase hit different banks
+      const uint32_t a = base + b * 256 + ((c + b) & 7) * 16;
+      asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(a), "r"(v) : "memory");
+    }
+  }
+}
+template <int R>  // address bytes: base 0, word R, base 2, base 3 (selector an immediate)
+__device__ __forceinline__ uint32_t wide_lut_lookup(uint32_t word, uint32_t lane_base) {
+  uint32_t a;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(a) : "r"(word), "r"(lane_base), "n"(0x7604 | (R << 4)));
+  return lds_u32(a);
+}
+__device__ __forceinline__ void wide_lut_codes(uint32_t word, uint32_t lane_base, uint32_t (&a)[4]) {
+  a[0] = wide_lut_lookup<0>(word, lane_base);
+  a[1] = wide_lut_lookup<1>(word, lane_base);
+  a[2] = wide_lut_lookup<2>(word, lane_base);
+  a[3] = wide_lut_lookup<3>(word, lane_base);
+}
+
+template <class F, int W, int AHEAD, int XAHEAD, int WARPS_PER_SM, int WIDE>
 __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(const __grid_constant__ W4KernelParams p) {
   if (p.pdl_early) pdl_trigger();
   constexpr int G = 4;                     // units per group: the unroll, the scale sharing
@@ -45,7 +74,10 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   static_assert(AHEAD >= 1 && AHEAD < R && XAHEAD >= 1 && XAHEAD < G, "weights 1..7, activations 1..3 units ahead");
   constexpr int XR = XAHEAD == 1 ? 2 : G;  // activation ring (unit i in slot i % XR)
   constexpr bool kSplitHalves = F::kSG == 2;  // MXFP4: a scale per column half of the unit
-  __shared__ __align__(16) uint32_t lut[F::kLut ? 256 * 32 : 4];
+  constexpr bool kWide = WIDE != 0 && F::kLut;
+  static_assert(!kWide || W == WARPS_PER_SM, "the wide table takes 128 KB: one block a SM");
+  __shared__ __align__(16) uint32_t lut[F::kLut && !kWide ? 256 * 32 : 4];
+  extern __shared__ __align__(16) uint4 run_smem[];  // kWide: the table's 128 KB window
   __shared__ float dmap[256];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
@@ -104,7 +136,17 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     if (i < n) wq[i] = ld_stream_v4(wp + i * 512, pol_w);
   load_pre(0);
   load_pre(1);
-  fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
+  // lut_lane: this lane's copy of table entry 0 (the 128-byte stride: + b * 128 for entry b).
+  uint32_t lut_lane;
+  if constexpr (kWide) {
+    const uint32_t base = (smem_addr(run_smem) + 0xFFFFu) & ~0xFFFFu;
+    fill_wide_table(p, tid, W * 32, base);
+    fill_decode_tables<false>(p, tid, W * 32, lut, dmap);
+    lut_lane = base + lane * 4;
+  } else {
+    fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
+    lut_lane = smem_addr(lut) + lane * 4;
+  }
 
   // From here on the activations (the previous kernel may have written them), and any write.
   pdl_wait();
@@ -130,7 +172,6 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     acc[0] = acc[1] = acc[2] = acc[3] = 0.0f;
   };
 
-  const uint32_t lut_lane = smem_addr(lut) + lane * 4;
   int left = n;  // units left from the current group's first
   // One group of G units; P: its parity (the ring slot of unit j is (P * G + j) % R, its scale
   // data slot P).
@@ -160,7 +201,10 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
 #pragma unroll
         for (int ss = 0; ss < 2; ++ss) {
           uint32_t a[4];
-          F::codes(wd[2 * h + ss], F::kLut ? lut_lane : magic, zm, a);
+          if constexpr (kWide)
+            wide_lut_codes(wd[2 * h + ss], lut_lane, a);
+          else
+            F::codes(wd[2 * h + ss], F::kLut ? lut_lane : magic, zm, a);
           const uint4 xv = xf[j % XR][h];
           mma_bf16_16816(d, a, ss == 0 ? xv.x : xv.z, ss == 0 ? xv.y : xv.w);
         }
@@ -243,7 +287,8 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
 // Host side: one wave of `run` warps per SM (fewer blocks when the weight has fewer groups than
 // that wave has warps); the workspace holds two partial tiles per warp, the counters one per tile.
 template <class F>
-Status gemv_w4_run_launch(void (*kernel)(W4KernelParams), const GemvConfig& c, W4KernelParams& p, Stream& s) {
+Status gemv_w4_run_launch(void (*kernel)(W4KernelParams), int config, W4KernelParams& p, Stream& s) {
+  const GemvConfig& c = kGemvConfigs[config];
   const int64_t groups = static_cast<int64_t>(p.n16) * (p.ku / 4);
   if (groups == 0) {  // K = 0: y = 0 (and act(0) * 0 = 0)
     return s.memset(p.y, 0, static_cast<size_t>(p.m) * (p.glu ? p.n / 2 : p.n) * sizeof(uint16_t));
@@ -253,7 +298,16 @@ Status gemv_w4_run_launch(void (*kernel)(W4KernelParams), const GemvConfig& c, W
   p.splits = 1;
   const size_t ws_bytes = static_cast<size_t>(blocks) * c.warps * 2 * 4 * 32 * sizeof(float);
   NB_TRY(s.scratch(ws_bytes, static_cast<size_t>(p.n16), &p.ws, &p.counters));
-  return launch_pdl(F::kName, kernel, dim3(blocks), dim3(c.warps * 32), 0, s, p);
+  const size_t smem = c.wide && F::kLut ? kGemvWideTableSmem : 0;
+  if (smem > 0) {
+    // Above the 48 KB default: asked once per kernel (one GPU model per process, as the v4 launch).
+    static std::array<std::atomic<bool>, kGemvConfigCount> allowed{};
+    if (!allowed[config].load(std::memory_order_relaxed)) {
+      NB_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+      allowed[config].store(true, std::memory_order_relaxed);
+    }
+  }
+  return launch_pdl(F::kName, kernel, dim3(blocks), dim3(c.warps * 32), smem, s, p);
 }
 
 }  // namespace nibble::cuda

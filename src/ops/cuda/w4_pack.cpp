@@ -293,7 +293,7 @@ bool gemv_config_runs_on(int config, const DeviceInfo& d) {
 }
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
-  if (c.run > 0) return fmt::format("nt{}_w{}_a{}_x{}_run{}", c.nt, c.warps, c.ahead, c.xahead, c.run);
+  if (c.run > 0) return fmt::format("nt{}_w{}_a{}_x{}_run{}{}", c.nt, c.warps, c.ahead, c.xahead, c.run, c.wide ? "_wide" : "");
   if (c.wg > 0) return fmt::format("nt{}_w{}_a{}_wg", c.nt, c.warps, c.ahead);
   return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
@@ -307,7 +307,16 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
     return e ? std::atoi(e) : -1;
   }();
   if (forced >= 0 && gemv_config_fits(forced, m)) return forced;
-  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return 48;  // the persistent run kernel (below)
+  // The persistent run kernel (below): entry 58, one 16-warp block a SM with the wide decode table
+  // (session 10: GEMV M = 1 NF4 0.538 -> 0.544, MXFP4 0.527 -> 0.548 against entry 48's two 8-warp
+  // blocks; batch 1 NF4 441.4 -> 443.6 tok/s, MXFP4 411 -> 416). NIBBLE_GEMV_RUN_CONFIG=i takes run
+  // entry i instead (A/B runs; INT4 takes the run kernel only when forced).
+  static const int run_entry = [] {
+    const char* e = std::getenv("NIBBLE_GEMV_RUN_CONFIG");
+    const int i = e ? std::atoi(e) : -1;
+    return i > 0 && i < kGemvConfigCount && kGemvConfigs[i].run > 0 ? i : 58;
+  }();
+  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return run_entry;
   if (gemv_wg_wanted(d, m, n, k)) return 51;  // the warpgroup (wgmma) kernel at 17-32 rows (below)
   // INT4 and MXFP4 at one row on sm_90, every layer but the wide gate|up ones (N >= 3K): entry 5
   // (4 warps, weights 3 and activations 2 units ahead, no K split in the block). In the session-3
@@ -317,7 +326,7 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
   if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k) return 5;
   return gemv_v4_default_config(d, f, m);
 }
-// The persistent run kernel (entry 48) for NF4 and MXFP4 on the large layers, where it streams
+// The persistent run kernel (entry 58; 48 until session 10) for NF4 and MXFP4 on the large layers, where it streams
 // closer to the floor than the v4 kernel: N * K >= 100 M at one row (the gate|up layers and the
 // larger down layers), >= 40 M at 2-8 rows. On smaller layers its tail (the cut tiles' merge)
 // costs more than it saves, and INT4 (no table lookups) runs faster on the v4 kernel's 32 warps
