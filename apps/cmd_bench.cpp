@@ -16,6 +16,7 @@
 #include "command.h"
 #include "io/random_source.h"
 #include "model/model.h"
+#include "runtime/sampler.h"
 #ifdef NIBBLE_HAVE_CUDA
 #include "gemv_bench.h"
 #include "model/cuda/cuda_model.h"
@@ -42,6 +43,11 @@ struct Options {
   std::string anchor;  // JSON lines from bench/e2e_anchor.py, for the same-run anchor figures
   std::string llamacpp_anchor;  // with --kernels: bench/llamacpp_mulmat.cpp's JSON (llama.cpp Q4_0/MXFP4)
   uint64_t seed = 0;
+  SamplingParams sampling = [] {  // temperature 0: greedy decode (forward_greedy), else forward_sample
+    SamplingParams p;
+    p.temperature = 0.0f;
+    return p;
+  }();
 };
 
 using Clock = std::chrono::steady_clock;
@@ -58,8 +64,10 @@ struct Timing {
   double prefill_s = 0, decode_s = 0;
 };
 
-// Prefill every prompt in one forward call, then `gen` greedy decode steps of the whole batch.
-Result<Timing> run_once(const Executor& m, int batch, int prompt, int gen, uint64_t seed) {
+// Prefill every prompt in one forward call, then `gen` decode steps of the whole batch: greedy, or
+// with `sp` (each sequence its own Sampler seeded from sp.seed + its index; the draw on the device
+// when the executor picks there, as a server's decode loop would).
+Result<Timing> run_once(const Executor& m, int batch, int prompt, int gen, uint64_t seed, const SamplingParams& sp) {
   const ModelConfig& c = m.config();
   const int per_seq = (prompt + gen + 15) / 16 * 16;  // whole blocks per sequence
   NB_ASSIGN_OR_RETURN(auto kv, m.make_kv_cache(batch * per_seq));
@@ -80,16 +88,29 @@ Result<Timing> run_once(const Executor& m, int batch, int prompt, int gen, uint6
   if (Status st = m.forward_greedy(prefill, *kv, next); !st) return Status(st.code(), "prefill: " + st.message());
   t.prefill_s = seconds_since(t0);
   for (auto& tb : tables) tb.n_tokens = prompt;
+  const bool sample = ops::sampling_uses_draw(sp);
+  std::vector<Sampler> samplers;
+  std::vector<std::vector<int32_t>> history = prompts;  // for the repetition penalty
+  for (int i = 0; i < batch && sample; ++i) {
+    SamplingParams p = sp;
+    p.seed = sp.seed + static_cast<uint64_t>(i);
+    samplers.emplace_back(p);
+  }
+  std::vector<SampleRequest> requests(sample ? batch : 0);
   t0 = Clock::now();
   for (int step = 0; step < gen; ++step) {
     ForwardBatch b;
     for (int i = 0; i < batch; ++i) {
       NB_TRY(kv->reserve(tables[i], tables[i].n_tokens + 1));
       b.add(std::span(&next[i], 1), tables[i].n_tokens, tables[i], kv->block_size(), false);
+      if (sample) {
+        history[i].push_back(next[i]);
+        requests[i] = {samplers[i].params(), history[i], samplers[i].draw()};
+      }
     }
     std::vector<int32_t> out;
-    if (Status st = m.forward_greedy(b, *kv, out); !st)
-      return Status(st.code(), fmt::format("decode step {}: {}", step, st.message()));
+    const Status st = sample ? m.forward_sample(b, *kv, requests, out) : m.forward_greedy(b, *kv, out);
+    if (!st) return Status(st.code(), fmt::format("decode step {}: {}", step, st.message()));
     for (auto& tb : tables) ++tb.n_tokens;
     next = std::move(out);
   }
@@ -208,9 +229,10 @@ int run(const Options& o) {
 
   // Warm-up (kernel loading, cuBLAS heuristics, decode graphs), then the measured run.
   if (o.device == "cuda") {
-    if (auto w = run_once(*exec, o.batch, o.prompt, std::min(o.gen, 4), o.seed + 1); !w) return report_error(w.status());
+    if (auto w = run_once(*exec, o.batch, o.prompt, std::min(o.gen, 4), o.seed + 1, o.sampling); !w)
+      return report_error(w.status());
   }
-  auto t = run_once(*exec, o.batch, o.prompt, o.gen, o.seed);
+  auto t = run_once(*exec, o.batch, o.prompt, o.gen, o.seed, o.sampling);
   if (!t) return report_error(t.status());
   const double prefill_tps = o.batch * o.prompt / t->prefill_s;
   const double decode_tps = o.batch * o.gen / t->decode_s;
@@ -226,6 +248,12 @@ int run(const Options& o) {
                         {"tok_per_s", decode_tps}, {"ms_per_step", t->decode_s * 1e3 / o.gen},
                         {"prefill_tok_per_s", prefill_tps}, {"ttft_ms", t->prefill_s * 1e3}};
   if (o.device == "cuda" && (format == "nf4" || format == "mixed")) rec["nf4_scales"] = nf4_kept ? "double-quantized" : "fp32";
+  const std::string decode_how =
+      ops::sampling_uses_draw(o.sampling)
+          ? fmt::format("sampled: temperature {}, top-k {}, top-p {}, min-p {}, repeat penalty {}", o.sampling.temperature,
+                        o.sampling.top_k, o.sampling.top_p, o.sampling.min_p, o.sampling.repeat_penalty)
+          : "greedy";
+  rec["decode"] = decode_how;
   if (floor_tps > 0) {
     rec["floor_tok_per_s"] = floor_tps;
     rec["frac_of_floor"] = decode_tps / floor_tps;
@@ -266,7 +294,8 @@ int run(const Options& o) {
   std::printf("%-8s %8s %8s %12s %14s\n", "phase", "batch", "tokens", "tok/s", "ms");
   std::printf("%-8s %8d %8d %12.1f %14.1f  (time to first token)\n", "prefill", o.batch, o.prompt, prefill_tps,
               t->prefill_s * 1e3);
-  std::printf("%-8s %8d %8d %12.1f %14.2f  (per step)\n", "decode", o.batch, o.gen, decode_tps, t->decode_s * 1e3 / o.gen);
+  std::printf("%-8s %8d %8d %12.1f %14.2f  (per step, %s)\n", "decode", o.batch, o.gen, decode_tps,
+              t->decode_s * 1e3 / o.gen, decode_how.c_str());
   if (floor_tps > 0)
     std::printf("floor    %.1f tok/s (%.2f GB per step at %.0f GB/s): %.2f of it\n", floor_tps,
                 (step_bytes + kv_bytes) / 1e9, copy_bw / 1e9, decode_tps / floor_tps);
@@ -286,6 +315,12 @@ const bool registered = register_command({
       sub.add_option("--gen", o->gen, "generated tokens per sequence")->capture_default_str();
       sub.add_option("--batch", o->batch, "sequences decoded together")->capture_default_str();
       sub.add_option("--seed", o->seed, "seed for random weights and prompts");
+      sub.add_option("--temperature", o->sampling.temperature, "decode by sampling at this temperature (0: greedy)")
+          ->capture_default_str();
+      sub.add_option("--top-k", o->sampling.top_k, "with --temperature: keep the k most likely tokens (0: off)");
+      sub.add_option("--top-p", o->sampling.top_p, "with --temperature: nucleus mass (1: off)");
+      sub.add_option("--min-p", o->sampling.min_p, "with --temperature: min-p (0: off)");
+      sub.add_option("--repeat-penalty", o->sampling.repeat_penalty, "with --temperature: repetition penalty (1: off)");
       sub.add_flag("--kernels", o->kernels,
                    "GPU: the 4-bit GEMV benchmark (15 layer shapes x NF4/INT4/MXFP4 x M 1/8/32) instead of a model");
       sub.add_flag("--quick", o->quick, "with --kernels: fewer configurations and repetitions");

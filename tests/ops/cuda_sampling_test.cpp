@@ -43,7 +43,14 @@ struct Row {
   int history = 0;
 };
 
-// Runs all rows in one launch; returns the number of rows where GPU and CPU disagree.
+// The blocks-a-row settings this device runs: automatic, one block, and clusters of 2 and 8 on sm_90.
+std::vector<int> blocks_per_row_settings(const Stream& st) {
+  if (st.info().cc_major >= 9) return {0, 1, 2, 8};
+  return {0, 1};
+}
+
+// Runs all rows in one launch per blocks-a-row setting; returns the number of (setting, row) pairs
+// where GPU and CPU disagree.
 int run_rows(Stream& st, int vocab, const std::vector<Row>& rows) {
   const int n = static_cast<int>(rows.size());
   std::vector<float> logits(static_cast<size_t>(n) * vocab);
@@ -77,19 +84,22 @@ int run_rows(Stream& st, int vocab, const std::vector<Row>& rows) {
   auto doff = to_device(st, offs);
   auto dp = to_device(st, gp);
   auto du = to_device(st, u);
-  auto dout = to_device(st, std::vector<int32_t>(n, -7));
-  const Status s = sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), dout.get(), st);
-  EXPECT_TRUE(s.is_ok()) << s.message();
-  const auto got = to_host(st, dout);
   int bad = 0;
-  for (int r = 0; r < n; ++r)
-    if (got[r] != want[r]) {
-      ++bad;
-      const auto& p = rows[r].p;
-      ADD_FAILURE() << "vocab " << vocab << " row " << r << ": gpu " << got[r] << " cpu " << want[r] << " (T "
-                    << p.temperature << " top_k " << p.top_k << " top_p " << p.top_p << " min_p " << p.min_p
-                    << " penalty " << p.repeat_penalty << "/" << p.repeat_last_n << " u " << u[r] << ")";
-    }
+  for (int bpr : blocks_per_row_settings(st)) {
+    auto dout = to_device(st, std::vector<int32_t>(n, -7));
+    const Status s = sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), dout.get(), st, bpr);
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    const auto got = to_host(st, dout);
+    for (int r = 0; r < n; ++r)
+      if (got[r] != want[r]) {
+        ++bad;
+        const auto& p = rows[r].p;
+        ADD_FAILURE() << "vocab " << vocab << " blocks a row " << bpr << " row " << r << ": gpu " << got[r] << " cpu "
+                      << want[r] << " (T " << p.temperature << " top_k " << p.top_k << " top_p " << p.top_p
+                      << " min_p " << p.min_p << " penalty " << p.repeat_penalty << "/" << p.repeat_last_n << " u "
+                      << u[r] << ")";
+      }
+  }
   return bad;
 }
 
@@ -133,9 +143,9 @@ std::vector<Row> all_kinds_of_rows() {
 
 TEST(CudaSampling, MatchesCpuSampler) {
   NB_REQUIRE_GPU();
-  for (int vocab : {1000, 32017, 151936}) {
+  for (int vocab : {1, 17, 1000, 32017, 151936}) {  // 1 and 17: most blocks of a cluster have no ids
     const int bad = run_rows(st, vocab, all_kinds_of_rows());
-    std::printf("  vocab %6d: %d rows differ\n", vocab, bad);
+    std::printf("  vocab %6d: %d (setting, row) pairs differ\n", vocab, bad);
   }
 }
 
@@ -193,25 +203,30 @@ TEST(CudaSampling, DISABLED_Bench) {
                            Named{"top_p0.9", {0.7f, 0, 0.9f, 0.0f, 1.0f, 64}},
                            Named{"k40 p0.95 minp0.05 pen1.1", {0.7f, 40, 0.95f, 0.05f, 1.1f, 64}}}) {
       auto dp = to_device(st, std::vector<SampleRowParams>(n, c.p));
-      auto run = [&] { return sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), out.get(), st); };
-      ASSERT_TRUE(run().is_ok());
-      cudaEvent_t e0, e1;
-      cudaEventCreate(&e0);
-      cudaEventCreate(&e1);
-      std::vector<float> ms;
-      for (int i = 0; i < 11; ++i) {
-        cudaEventRecord(e0, st.get());
+      for (int bpr : blocks_per_row_settings(st)) {
+        auto run = [&] {
+          return sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), out.get(), st, bpr);
+        };
         ASSERT_TRUE(run().is_ok());
-        cudaEventRecord(e1, st.get());
-        cudaEventSynchronize(e1);
-        float t = 0;
-        cudaEventElapsedTime(&t, e0, e1);
-        ms.push_back(t);
+        cudaEvent_t e0, e1;
+        cudaEventCreate(&e0);
+        cudaEventCreate(&e1);
+        std::vector<float> ms;
+        for (int i = 0; i < 11; ++i) {
+          cudaEventRecord(e0, st.get());
+          ASSERT_TRUE(run().is_ok());
+          cudaEventRecord(e1, st.get());
+          cudaEventSynchronize(e1);
+          float t = 0;
+          cudaEventElapsedTime(&t, e0, e1);
+          ms.push_back(t);
+        }
+        std::sort(ms.begin(), ms.end());
+        std::printf("BENCH sample_rows vocab %d rows %d %-26s blocks a row %d (0 = auto) %.1f us\n", vocab, n, c.name, bpr,
+                    ms[5] * 1e3);
+        cudaEventDestroy(e0);
+        cudaEventDestroy(e1);
       }
-      std::sort(ms.begin(), ms.end());
-      std::printf("BENCH sample_rows vocab %d rows %d %-26s %.1f us\n", vocab, n, c.name, ms[5] * 1e3);
-      cudaEventDestroy(e0);
-      cudaEventDestroy(e1);
     }
     cudaEvent_t e0, e1;
     cudaEventCreate(&e0);
