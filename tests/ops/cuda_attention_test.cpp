@@ -284,25 +284,10 @@ TEST(CudaPrefillAttention, DISABLED_Bench) {
                                      out.get(), st);
     };
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(run().is_ok());
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    std::vector<float> ms;
-    for (int i = 0; i < 15; ++i) {
-      cudaEventRecord(e0, st.get());
-      ASSERT_TRUE(run().is_ok());
-      cudaEventRecord(e1, st.get());
-      cudaEventSynchronize(e1);
-      float t = 0;
-      cudaEventElapsedTime(&t, e0, e1);
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
+    const double ms = median_ms(st, run, 15);
     const double flops = 4.0 * n_heads * hd * (static_cast<double>(n) * (n + 1) / 2);
-    std::printf("BENCH prefill causal n=%d hd=128 heads 32/8: %.3f ms, %.1f TFLOP/s (FA2 272, cuDNN 523 at 4k)\n", n,
-                ms[ms.size() / 2], flops / (ms[ms.size() / 2] * 1e-3) / 1e12);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    std::printf("BENCH prefill causal n=%d hd=128 heads 32/8: %.3f ms, %.1f TFLOP/s (FA2 272, cuDNN 523 at 4k)\n", n, ms,
+                flops / (ms * 1e-3) / 1e12);
   }
 }
 
@@ -336,25 +321,10 @@ TEST(CudaPrefillAttention, DISABLED_BenchDecode) {
                                     out.get(), st);
     };
     ASSERT_TRUE(run().is_ok());
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    std::vector<float> ms;
-    for (int i = 0; i < 15; ++i) {
-      cudaEventRecord(e0, st.get());
-      ASSERT_TRUE(run().is_ok());
-      cudaEventRecord(e1, st.get());
-      cudaEventSynchronize(e1);
-      float t = 0;
-      cudaEventElapsedTime(&t, e0, e1);
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
+    const double ms = median_ms(st, run, 15);
     const double bytes = 2.0 * batch * ctx * n_kv * hd * 2;
-    std::printf("BENCH decode batch %d ctx %d: %.1f us, %.2f TB/s (cuDNN 4.36 at batch 32 / 8k)\n", batch, ctx,
-                ms[7] * 1e3, bytes / (ms[7] * 1e-3) / 1e12);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    std::printf("BENCH decode batch %d ctx %d: %.1f us, %.2f TB/s (cuDNN 4.36 at batch 32 / 8k)\n", batch, ctx, ms * 1e3,
+                bytes / (ms * 1e-3) / 1e12);
   }
 }
 

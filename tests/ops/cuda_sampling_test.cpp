@@ -208,38 +208,12 @@ TEST(CudaSampling, DISABLED_Bench) {
           return sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), out.get(), st, bpr);
         };
         ASSERT_TRUE(run().is_ok());
-        cudaEvent_t e0, e1;
-        cudaEventCreate(&e0);
-        cudaEventCreate(&e1);
-        std::vector<float> ms;
-        for (int i = 0; i < 11; ++i) {
-          cudaEventRecord(e0, st.get());
-          ASSERT_TRUE(run().is_ok());
-          cudaEventRecord(e1, st.get());
-          cudaEventSynchronize(e1);
-          float t = 0;
-          cudaEventElapsedTime(&t, e0, e1);
-          ms.push_back(t);
-        }
-        std::sort(ms.begin(), ms.end());
         std::printf("BENCH sample_rows vocab %d rows %d %-26s blocks a row %d (0 = auto) %.1f us\n", vocab, n, c.name, bpr,
-                    ms[5] * 1e3);
-        cudaEventDestroy(e0);
-        cudaEventDestroy(e1);
+                    median_ms(st, run, 11) * 1e3);
       }
     }
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    cudaEventRecord(e0, st.get());
-    for (int i = 0; i < 20; ++i) ASSERT_TRUE(argmax_rows(dl.get(), n, vocab, out.get(), st).is_ok());
-    cudaEventRecord(e1, st.get());
-    cudaEventSynchronize(e1);
-    float t = 0;
-    cudaEventElapsedTime(&t, e0, e1);
-    std::printf("BENCH argmax_rows vocab %d rows %d %.1f us\n", vocab, n, t * 1e3 / 20);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
+    const double argmax_ms = median_ms(st, [&] { return argmax_rows(dl.get(), n, vocab, out.get(), st); }, 21);
+    std::printf("BENCH argmax_rows vocab %d rows %d %.1f us\n", vocab, n, argmax_ms * 1e3);
   }
 }
 

@@ -3,8 +3,10 @@
 // conversions and the normalized error. Include only under NIBBLE_HAVE_CUDA.
 #pragma once
 
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -78,5 +80,33 @@ inline double rel_err(const std::vector<float>& out, const std::vector<float>& r
 }
 
 constexpr uint16_t kBf16Nan = 0x7FC1;  // poison for bf16 outputs
+
+// The median time in ms of `reps` calls of run() (returning Status) on the stream, each between two
+// CUDA events; for the DISABLED_ benchmark tests. A failing call fails the test and returns -1.
+template <class F>
+double median_ms(Stream& st, F run, int reps) {
+  cudaEvent_t e0, e1;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  std::vector<float> ms;
+  for (int i = 0; i < reps; ++i) {
+    cudaEventRecord(e0, st.get());
+    const Status s = run();
+    cudaEventRecord(e1, st.get());
+    cudaEventSynchronize(e1);
+    if (!s.is_ok()) {
+      ADD_FAILURE() << s.message();
+      ms.assign(1, -1.0f);
+      break;
+    }
+    float t = 0;
+    cudaEventElapsedTime(&t, e0, e1);
+    ms.push_back(t);
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 
 }  // namespace nibble::cuda::test
