@@ -43,9 +43,10 @@ struct Row {
   int history = 0;
 };
 
-// The blocks-a-row settings this device runs: automatic, one block, and clusters of 2 and 8 on sm_90.
+// The blocks-a-row settings: automatic, one block, and clusters of 2, 8 and 16 (sm_90; a setting
+// the device cannot run is refused as unsupported and skipped by the callers).
 std::vector<int> blocks_per_row_settings(const Stream& st) {
-  if (st.info().cc_major >= 9) return {0, 1, 2, 8};
+  if (st.info().cc_major >= 9) return {0, 1, 2, 8, 16};
   return {0, 1};
 }
 
@@ -88,6 +89,10 @@ int run_rows(Stream& st, int vocab, const std::vector<Row>& rows) {
   for (int bpr : blocks_per_row_settings(st)) {
     auto dout = to_device(st, std::vector<int32_t>(n, -7));
     const Status s = sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), dout.get(), st, bpr);
+    if (bpr == 16 && s.code() == StatusCode::kUnsupported) {  // not every sm_90 part fits 16 one-block SMs in a GPC
+      std::printf("  vocab %d: clusters of 16 not supported here (%s)\n", vocab, s.message().c_str());
+      continue;
+    }
     EXPECT_TRUE(s.is_ok()) << s.message();
     const auto got = to_host(st, dout);
     for (int r = 0; r < n; ++r)
@@ -186,7 +191,7 @@ TEST(CudaSampling, ArgmaxRows) {
 TEST(CudaSampling, DISABLED_Bench) {
   NB_REQUIRE_GPU();
   const int vocab = 128256;
-  for (int n : {1, 8, 64}) {
+  for (int n : {1, 8, 16, 64}) {
     auto dl = to_device(st, randn(static_cast<size_t>(n) * vocab, 2.0f));
     auto du = to_device(st, std::vector<double>(n, 0.5));
     auto out = to_device(st, std::vector<int32_t>(n));
@@ -207,6 +212,7 @@ TEST(CudaSampling, DISABLED_Bench) {
         auto run = [&] {
           return sample_rows(dl.get(), n, vocab, dp.get(), dh.get(), doff.get(), du.get(), out.get(), st, bpr);
         };
+        if (bpr == 16 && run().code() == StatusCode::kUnsupported) continue;
         ASSERT_TRUE(run().is_ok());
         std::printf("BENCH sample_rows vocab %d rows %d %-26s blocks a row %d (0 = auto) %.1f us\n", vocab, n, c.name, bpr,
                     median_ms(st, run, 11) * 1e3);

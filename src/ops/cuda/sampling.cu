@@ -14,9 +14,10 @@
 // logit is read. Probabilities below exp(-46) of the top one are taken as zero: they cannot move a
 // double sum that holds the top token's 1.
 //
-// A row is one thread-block cluster of CL blocks on sm_90 (CL = 1 below, or when many rows fill
-// the GPU anyway): block `rank` reads the contiguous ids [lo, hi), and every reduction, histogram
-// and id-order scan is finished across the cluster through distributed shared memory. Every block
+// A row is one thread-block cluster of CL = 16, 8 or 2 blocks on sm_90 (the largest of which every
+// row gets one at once), else one block: block `rank` reads the contiguous ids [lo, hi), and every
+// reduction, histogram and id-order scan is finished across the cluster through distributed shared
+// memory. Every block
 // adds the cluster's values in rank order, so all of them take the same decisions (bit for bit),
 // and the passes over the row run on CL SMs: one SM alone took 161 us for a temperature draw and
 // 675 us for top-p at a 128k vocabulary, most of it fp64 exp.
@@ -24,6 +25,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <utility>
 
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/sampling.h"
@@ -141,7 +143,8 @@ __device__ __forceinline__ int cl_rank() {
 __device__ __forceinline__ double& xslot(Shared& sh, double) { return sh.xd; }
 __device__ __forceinline__ int& xslot(Shared& sh, int) { return sh.xi; }
 
-// op over every thread of the cluster; the same value, bit for bit, in all of them.
+// op over every thread of the cluster; the same value, bit for bit, in all of them. (One slot and
+// two barriers: two slots used in turn with one barrier measured the same, 31.2 against 31.5 us.)
 template <int CL, class T, class Op>
 __device__ T cluster_reduce(T v, Op op, T* tmp, Shared& sh) {
   v = block_reduce(v, op, tmp);
@@ -166,6 +169,7 @@ __device__ void cluster_bins(int nb, Get get, Shared& sh) {
   cl_sync<CL>();
   for (int b = threadIdx.x; b < nb; b += kThreads) {
     double s = 0;
+#pragma unroll 4  // all 16 of a 16-block cluster at once spill
     for (int q = 0; q < CL; ++q) s += get(*cl_at<CL>(&sh, q), b);
     sh.tot[b] = s;
   }
@@ -568,28 +572,60 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* __restric
   out[row] = idx == INT_MAX ? 0 : idx;
 }
 
+// The launch of `rows` rows of CL blocks (a cluster each when CL > 1).
 template <int CL>
-Status launch_sample(const float* logits, int rows, int vocab, const SampleRowParams* params, const int32_t* history,
-                     const int32_t* history_offsets, const double* u, int32_t* out, Stream& s) {
-  const size_t smem = static_cast<size_t>((vocab + 31) / 32) * 4;
-  // Raised once to the largest vocab's bitmap, so that no call happens under graph capture.
-  static const cudaError_t allowed =
-      cudaFuncSetAttribute(sample_kernel<CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxVocab / 8);
-  NB_TRY(cuda_status(allowed, "sample_rows: shared memory limit"));
+cudaLaunchConfig_t sample_config(int rows, size_t smem, cudaStream_t stream, cudaLaunchAttribute* attr) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(rows * CL);
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = smem;
-  cfg.stream = s.get();
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = CL;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
+  cfg.stream = stream;
+  attr->id = cudaLaunchAttributeClusterDimension;
+  attr->val.clusterDim.x = CL;
+  attr->val.clusterDim.y = 1;
+  attr->val.clusterDim.z = 1;
   if (CL > 1) {
     cfg.attrs = attr;
     cfg.numAttrs = 1;
   }
+  return cfg;
+}
+
+// Raised once to the largest vocab's bitmap, so that no call happens under graph capture; 16 blocks
+// is a non-portable cluster size, allowed once too.
+template <int CL>
+cudaError_t allow_bitmap() {
+  static const cudaError_t allowed = [] {
+    cudaError_t e = cudaFuncSetAttribute(sample_kernel<CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxVocab / 8);
+    if (e == cudaSuccess && CL > 8) e = cudaFuncSetAttribute(sample_kernel<CL>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+    return e;
+  }();
+  return allowed;
+}
+
+// How many clusters of CL sampling blocks the device runs at once (0: none, e.g. a MIG slice or
+// GPCs with SMs disabled for 16), at the largest bitmap; asked once (one GPU model per process
+// assumed). Clusters of 16 need a GPC with 16 free SMs: fewer of them fit than SMs / 16.
+template <int CL>
+int active_clusters() {
+  static const int n = [] {
+    if (allow_bitmap<CL>() != cudaSuccess) return 0;
+    cudaLaunchAttribute attr;
+    const cudaLaunchConfig_t cfg = sample_config<CL>(1, kMaxVocab / 8, nullptr, &attr);
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, sample_kernel<CL>, &cfg) != cudaSuccess) clusters = 0;
+    cudaGetLastError();  // a refusal is an answer, not an error for the next call
+    return clusters;
+  }();
+  return n;
+}
+
+template <int CL>
+Status launch_sample(const float* logits, int rows, int vocab, const SampleRowParams* params, const int32_t* history,
+                     const int32_t* history_offsets, const double* u, int32_t* out, Stream& s) {
+  NB_TRY(cuda_status(allow_bitmap<CL>(), "sample_rows: shared memory limit"));
+  cudaLaunchAttribute attr;
+  const cudaLaunchConfig_t cfg = sample_config<CL>(rows, static_cast<size_t>((vocab + 31) / 32) * 4, s.get(), &attr);
   return cuda_status(cudaLaunchKernelEx(&cfg, sample_kernel<CL>, logits, vocab, params, history, history_offsets, u, out),
                      "sample_rows");
 }
@@ -616,17 +652,41 @@ Status sample_rows(const float* logits, int rows, int vocab, const SampleRowPara
   if (rows <= 0) return Status::ok();
   // Blocks a row: a cluster of 8 (8 SMs a row) while the rows leave SMs idle, 2 up to one wave of
   // those, else one block a row (the work of all rows fills the GPU anyway). Clusters need sm_90.
-  const int sms = s.info().sm_count;
   const bool clusters = s.info().cc_major >= 9;
-  if (blocks_per_row != 0 && blocks_per_row != 1 && blocks_per_row != 2 && blocks_per_row != 8)
-    return Status::invalid("sample_rows: blocks_per_row must be 0, 1, 2 or 8, got {}", blocks_per_row);
+  if (blocks_per_row != 0 && blocks_per_row != 1 && blocks_per_row != 2 && blocks_per_row != 8 && blocks_per_row != 16)
+    return Status::invalid("sample_rows: blocks_per_row must be 0, 1, 2, 8 or 16, got {}", blocks_per_row);
   if (blocks_per_row > 1 && !clusters)
     return Status::unsupported("sample_rows: {} blocks a row need thread-block clusters (sm_90), this device is sm_{}{}",
                                blocks_per_row, s.info().cc_major, s.info().cc_minor);
-  const int cl = blocks_per_row > 0 ? blocks_per_row : !clusters ? 1 : rows * 8 <= sms ? 8 : rows * 2 <= sms ? 2 : 1;
-  return cl == 8 ? launch_sample<8>(logits, rows, vocab, params, history, history_offsets, u, out, s)
-         : cl == 2 ? launch_sample<2>(logits, rows, vocab, params, history, history_offsets, u, out, s)
-                   : launch_sample<1>(logits, rows, vocab, params, history, history_offsets, u, out, s);
+  auto active = [](int cl) {
+    return cl == 16 ? active_clusters<16>() : cl == 8 ? active_clusters<8>() : cl == 2 ? active_clusters<2>() : 1 << 30;
+  };
+  if (blocks_per_row > 1 && active(blocks_per_row) == 0)
+    return Status::unsupported("sample_rows: this device cannot run a cluster of {} sampling blocks", blocks_per_row);
+  // Automatic: the fewest waves of clusters weighted by a wave's time against one block a row's,
+  // as measured on an H200 (128k vocabulary, T 0.7 / top-p: 16 blocks 0.16, 8 0.19-0.20, 2 0.50-0.53;
+  // docs/kernels.md "Sampling"). Batch 16 needs two waves of 8-block clusters (15 fit at once on an
+  // H200), still faster than one of 2-block ones (top-p 0.25 against 0.47 ms a step).
+  int cl = blocks_per_row;
+  if (cl == 0) {
+    cl = 1;
+    double best = (rows + s.info().sm_count - 1) / s.info().sm_count;  // one block a SM
+    for (const auto& [c, rel] : {std::pair{16, 0.16}, std::pair{8, 0.2}, std::pair{2, 0.5}}) {
+      const int n = clusters ? active(c) : 0;
+      if (n == 0) continue;
+      const double cost = (rows + n - 1) / n * rel;
+      if (cost < best) {
+        best = cost;
+        cl = c;
+      }
+    }
+  }
+  switch (cl) {
+    case 16: return launch_sample<16>(logits, rows, vocab, params, history, history_offsets, u, out, s);
+    case 8: return launch_sample<8>(logits, rows, vocab, params, history, history_offsets, u, out, s);
+    case 2: return launch_sample<2>(logits, rows, vocab, params, history, history_offsets, u, out, s);
+    default: return launch_sample<1>(logits, rows, vocab, params, history, history_offsets, u, out, s);
+  }
 }
 
 }  // namespace nibble::cuda

@@ -37,8 +37,9 @@ Status argmax_rows(const float* logits, int rows, int vocab, int32_t* out, Strea
 //   history: the rows' previous token ids back to back, history_offsets: [rows + 1] (row r's ids are
 //   history[history_offsets[r] .. history_offsets[r + 1])); both may be null when no row has a
 //   penalty; u: [rows] in [0, 1); out: [rows] int32. All device pointers. vocab <= 1,048,576.
-//   blocks_per_row: 0 = chosen from the rows and the device (a cluster of 8 or 2 blocks a row on
-//   sm_90 while rows leave SMs idle, else 1); 1, 2 or 8 forces it (tests, A/B; 2 and 8 need sm_90).
+//   blocks_per_row: 0 = chosen from the rows and the device (a cluster of 16, 8 or 2 blocks a row on
+//   sm_90 while rows leave SMs idle and the device can run it, else 1); 1, 2, 8 or 16 forces it
+//   (tests, A/B; unsupported where the device cannot run such a cluster).
 Status sample_rows(const float* logits, int rows, int vocab, const SampleRowParams* params, const int32_t* history,
                    const int32_t* history_offsets, const double* u, int32_t* out, Stream& s, int blocks_per_row = 0);
 
