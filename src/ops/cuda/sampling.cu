@@ -650,8 +650,6 @@ Status sample_rows(const float* logits, int rows, int vocab, const SampleRowPara
   if (vocab <= 0 || vocab > kMaxVocab)
     return Status::unsupported("sample_rows: vocab must be 1..{}, got {}", kMaxVocab, vocab);
   if (rows <= 0) return Status::ok();
-  // Blocks a row: a cluster of 8 (8 SMs a row) while the rows leave SMs idle, 2 up to one wave of
-  // those, else one block a row (the work of all rows fills the GPU anyway). Clusters need sm_90.
   const bool clusters = s.info().cc_major >= 9;
   if (blocks_per_row != 0 && blocks_per_row != 1 && blocks_per_row != 2 && blocks_per_row != 8 && blocks_per_row != 16)
     return Status::invalid("sample_rows: blocks_per_row must be 0, 1, 2, 8 or 16, got {}", blocks_per_row);
@@ -665,8 +663,8 @@ Status sample_rows(const float* logits, int rows, int vocab, const SampleRowPara
     return Status::unsupported("sample_rows: this device cannot run a cluster of {} sampling blocks", blocks_per_row);
   // Automatic: the fewest waves of clusters weighted by a wave's time against one block a row's,
   // as measured on an H200 (128k vocabulary, T 0.7 / top-p: 16 blocks 0.16, 8 0.19-0.20, 2 0.50-0.53;
-  // docs/kernels.md "Sampling"). Batch 16 needs two waves of 8-block clusters (15 fit at once on an
-  // H200), still faster than one of 2-block ones (top-p 0.25 against 0.47 ms a step).
+  // docs/kernels.md "Sampling"). Batch 16 needs two waves of 8-block clusters (fewer than 16 fit at
+  // once on an H200), still faster than one of 2-block ones (top-p 0.25 against 0.47 ms a step).
   int cl = blocks_per_row;
   if (cl == 0) {
     cl = 1;
