@@ -368,10 +368,12 @@ struct FmtMxfp4 {
 // ---- the kernel ---------------------------------------------------------------------------
 
 // A block's shared tables, filled by its n threads before its first barrier: the byte -> bf16x2
-// decode table (LUT formats; lut[b * 32 + l] = (code[b & 15], code[b >> 4]) for lane l, 32 KB) and
-// the NF4 double-quant map (when there is one).
+// decode table (LUT formats; (code[b & 15], code[b >> 4]) for lane l at lut[b * stride + l]: stride
+// 32 words, 32 KB, or 64 for the run kernel's wide table) and the NF4 double-quant map (when there
+// is one).
 template <bool kLut>
-__device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int tid, int n, uint32_t* lut, float* dmap) {
+__device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int tid, int n, uint32_t* lut, int stride,
+                                                   float* dmap) {
   if constexpr (kLut) {
     for (int b = tid; b < 256; b += n) {
       // Thread b writes the 32 copies of entry b as 8 16-byte stores, rotated so that the 8
@@ -379,7 +381,7 @@ __device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int 
       const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
       const uint4 v4 = make_uint4(v, v, v, v);
 #pragma unroll
-      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * 8 + ((c + b) & 7)] = v4;
+      for (int c = 0; c < 8; ++c) reinterpret_cast<uint4*>(lut)[b * (stride / 4) + ((c + b) & 7)] = v4;
     }
   }
   if (p.dmap != nullptr)
@@ -549,7 +551,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
       if (i < n_units) load_w(i, i);
     load_pre(0);
   }
-  fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
+  fill_decode_tables<F::kLut>(p, tid, W * 32, lut, 32, dmap);
   // The codebook's low and high bytes in registers for the register decode (entry c: byte c % 4 of word c / 4).
   uint32_t tl[4] = {0, 0, 0, 0}, th[4] = {0, 0, 0, 0};
   if constexpr (kRd > 0) {

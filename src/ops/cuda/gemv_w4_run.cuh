@@ -43,16 +43,6 @@ __device__ __forceinline__ int64_t run_begin(int w, int64_t groups, int warps) {
 // the 128-byte stride needs PRMT + a shift-and-add + LDS. (ptxas adds a shared symbol's base to
 // any offset computed from it, session 7; here the address is one register from the PRMT, so there
 // is nothing to add.) Lanes still read their own bank: (b * 64 + l) % 32 = l.
-__device__ __forceinline__ void fill_wide_table(const W4KernelParams& p, int tid, int n, uint32_t base) {
-  for (int b = tid; b < 256; b += n) {
-    const uint32_t v = pack_bf16x2(p.code[b & 15], p.code[b >> 4]);
-#pragma unroll
-    for (int c = 0; c < 8; ++c) {  // rotated so that the 8 lanes of a store phase hit different banks
-      const uint32_t a = base + b * 256 + ((c + b) & 7) * 16;
-      asm volatile("st.shared.v4.u32 [%0], {%1,%1,%1,%1};" ::"r"(a), "r"(v) : "memory");
-    }
-  }
-}
 template <int R>  // address bytes: base 0, word R, base 2, base 3 (selector an immediate)
 __device__ __forceinline__ uint32_t wide_lut_lookup(uint32_t word, uint32_t lane_base) {
   uint32_t a;
@@ -136,17 +126,14 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     if (i < n) wq[i] = ld_stream_v4(wp + i * 512, pol_w);
   load_pre(0);
   load_pre(1);
-  // lut_lane: this lane's copy of table entry 0 (the 128-byte stride: + b * 128 for entry b).
-  uint32_t lut_lane;
+  // The table: the static one, or the wide one at the first 64 KB boundary of the dynamic window.
+  uint32_t* table = lut;
   if constexpr (kWide) {
-    const uint32_t base = (smem_addr(run_smem) + 0xFFFFu) & ~0xFFFFu;
-    fill_wide_table(p, tid, W * 32, base);
-    fill_decode_tables<false>(p, tid, W * 32, lut, dmap);
-    lut_lane = base + lane * 4;
-  } else {
-    fill_decode_tables<F::kLut>(p, tid, W * 32, lut, dmap);
-    lut_lane = smem_addr(lut) + lane * 4;
+    const uint32_t at = smem_addr(run_smem);
+    table = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(run_smem) + (((at + 0xFFFFu) & ~0xFFFFu) - at));
   }
+  fill_decode_tables<F::kLut>(p, tid, W * 32, table, kWide ? 64 : 32, dmap);
+  const uint32_t lut_lane = smem_addr(table) + lane * 4;  // this lane's copy of entry 0
 
   // From here on the activations (the previous kernel may have written them), and any write.
   pdl_wait();

@@ -208,7 +208,7 @@ __global__ void __launch_bounds__(WG * 128, WG == 1 ? 4 : WG == 2 ? 2 : 1) gemv_
       if (i < n_units) load_w(i, i);
     load_pre(0);
   }
-  fill_decode_tables<F::kLut>(p, tid, WG * 128, lut, dmap);
+  fill_decode_tables<F::kLut>(p, tid, WG * 128, lut, 32, dmap);
   pdl_wait();
   if (n_units > 0) {
     load_xg(0);
