@@ -96,24 +96,33 @@ Result<Timing> run_once(const Executor& m, int batch, int prompt, int gen, uint6
     p.seed = sp.seed + static_cast<uint64_t>(i);
     samplers.emplace_back(p);
   }
-  std::vector<SampleRequest> requests(sample ? batch : 0);
-  t0 = Clock::now();
-  for (int step = 0; step < gen; ++step) {
+  // Decode pipelined, as Session::generate does (docs/engine.md): step s + 1 is submitted with
+  // each sequence's token as prev_pick(its row) before step s's picks are collected.
+  std::vector<SampleRequest> requests(batch, SampleRequest{sp, {}, 0.0});
+  auto submit = [&](int step) -> Status {
     ForwardBatch b;
     for (int i = 0; i < batch; ++i) {
-      NB_TRY(kv->reserve(tables[i], tables[i].n_tokens + 1));
-      b.add(std::span(&next[i], 1), tables[i].n_tokens, tables[i], kv->block_size(), false);
+      const int32_t token = step == 0 ? next[i] : prev_pick(i);
+      NB_TRY(kv->reserve(tables[i], prompt + step + 1));
+      b.add(std::span(&token, 1), prompt + step, tables[i], kv->block_size(), false);
       if (sample) {
-        history[i].push_back(next[i]);
+        history[i].push_back(token);
         requests[i] = {samplers[i].params(), history[i], samplers[i].draw()};
       }
     }
+    return m.submit(b, *kv, requests);
+  };
+  t0 = Clock::now();
+  if (Status st = submit(0); !st) return Status(st.code(), "decode step 0: " + st.message());
+  for (int step = 0; step < gen; ++step) {
+    if (step + 1 < gen)
+      if (Status st = submit(step + 1); !st) return Status(st.code(), fmt::format("decode step {}: {}", step + 1, st.message()));
     std::vector<int32_t> out;
-    const Status st = sample ? m.forward_sample(b, *kv, requests, out) : m.forward_greedy(b, *kv, out);
-    if (!st) return Status(st.code(), fmt::format("decode step {}: {}", step, st.message()));
-    for (auto& tb : tables) ++tb.n_tokens;
-    next = std::move(out);
+    if (Status st = m.collect(out); !st) return Status(st.code(), fmt::format("decode step {}: {}", step, st.message()));
+    if (sample && step + 1 < gen)
+      for (int i = 0; i < batch; ++i) history[i][prompt + step + 1] = out[i];  // the placeholder, now known
   }
+  for (auto& tb : tables) tb.n_tokens = prompt + gen;
   t.decode_s = seconds_since(t0);
   return t;
 }

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +28,11 @@ struct SampleRequest {
   std::span<const int32_t> history;
   double u = 0;  // in [0, 1); unused when !ops::sampling_uses_draw(params)
 };
+
+// A token id meaning "the pick of logits row `row` of the step submitted just before this one"
+// (Executor::submit): negative, so never a real id.
+constexpr int32_t prev_pick(int row) { return -1 - row; }
+constexpr int prev_pick_row(int32_t id) { return -1 - id; }
 
 class Executor {
  public:
@@ -69,6 +76,29 @@ class Executor {
                                            rows[r].history, rows[r].u);
     return Status::ok();
   }
+
+  // Pipelined decoding (docs/engine.md): submit() starts a step as forward_sample would and
+  // returns without waiting for its picks; collect() gives the picks of the oldest submitted step
+  // not yet collected (an error when none is). At most kMaxInFlight steps are in flight. Token
+  // ids in `batch` and in the rows' histories may be prev_pick(r), r below the row count of the
+  // step submitted last (other calls in between do not matter), unless that step failed: they are
+  // resolved where the step runs, so the host need not wait for them. A failed collect() drops
+  // the steps submitted after it (their inputs rested on it). This default runs the step inside
+  // submit() on forward_sample, resolving the placeholders on the host.
+  static constexpr int kMaxInFlight = 2;
+  virtual Status submit(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows) const;
+  virtual Status collect(std::vector<int32_t>& tokens) const;
+  virtual int in_flight() const { return static_cast<int>(done_.size()); }
+
+ protected:
+  // The placeholders of `batch` and `rows` checked against a previous step of `prev_rows` rows
+  // (-1: none usable, `why` says why): the error submit() returns, or ok.
+  static Status check_prev_picks(const ForwardBatch& batch, std::span<const SampleRequest> rows, int prev_rows,
+                                 const char* why);
+
+ private:
+  mutable std::deque<Result<std::vector<int32_t>>> done_;  // the default's steps, run at submit()
+  mutable std::optional<std::vector<int32_t>> last_;       // the last submitted step's picks, if it succeeded
 };
 
 }  // namespace nibble

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 namespace nibble {
 
@@ -100,27 +101,58 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt, const 
   r.prefill_seconds = since(t0);
 
   const auto& eos = model_.config().eos_token_ids;
+  const int n0 = table_.n_tokens;
+  // Decoding, pipelined (docs/engine.md): step i reads token i at position n0 + i and picks token
+  // i + 1. It is submitted while step i - 1 still runs, with token i as prev_pick(0), and token i
+  // is checked when step i - 1 is collected: the device never waits for the host. A step
+  // submitted for a token that then ends the generation has put that token's key and value in
+  // the cache; the session keeps them.
+  std::vector<int32_t> history(tokens_.begin(), tokens_.end());  // what the steps' penalty sees
+  std::vector<double> draws;  // step i's uniform draw, taken once, in step order
+  auto submit = [&](int i, int32_t token) -> Status {
+    NB_TRY(kv_->reserve(table_, n0 + i + 1));
+    ForwardBatch batch;
+    batch.add(std::span(&token, 1), n0 + i, table_, kv_->block_size(), /*all_logits=*/false);
+    history.resize(n0 + i);  // a placeholder left by a submit that failed goes
+    history.push_back(token);
+    while (static_cast<int>(draws.size()) <= i) draws.push_back(sampler.draw());
+    request.history = history;
+    request.u = draws[i];
+    return model_.submit(batch, *kv_, std::span<const SampleRequest>(&request, 1));
+  };
+  // The step after the last one collected put its token in the cache: keep it if it succeeded.
+  auto keep = [&](int32_t token) {
+    if (std::vector<int32_t> unused; model_.collect(unused).is_ok()) {
+      tokens_.push_back(token);
+      ++table_.n_tokens;
+    }
+  };
   t0 = Clock::now();
+  int32_t token = next;
+  bool ahead = false;  // step i was submitted already
   for (int i = 0; i < o.max_new_tokens; ++i) {
-    r.tokens.push_back(next);
-    if (o.stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) {
-      r.stop = StopReason::kEos;
+    r.tokens.push_back(token);
+    std::optional<StopReason> stop;  // whether token i ends it, checked in this order
+    if (o.stop_at_eos && std::find(eos.begin(), eos.end(), token) != eos.end()) stop = StopReason::kEos;
+    else if (on_token && !on_token(token)) stop = StopReason::kCallback;
+    else if (i + 1 == o.max_new_tokens) stop = StopReason::kLength;
+    else if (n0 + i + 1 >= context_) stop = StopReason::kContext;
+    if (stop) {
+      r.stop = *stop;
+      if (ahead) keep(token);
       break;
     }
-    if (on_token && !on_token(next)) {
-      r.stop = StopReason::kCallback;
-      break;
-    }
-    if (i + 1 == o.max_new_tokens) break;
-    if (table_.n_tokens + 1 >= context_) {
-      r.stop = StopReason::kContext;
-      break;
-    }
-    const int32_t one[1] = {next};
-    request.u = sampler.draw();
-    if (Status s = prefill(one, 1, request, next); !s) return s;
+    if (!ahead) NB_TRY(submit(i, token));
+    // Step i + 1, before token i + 1 is known. Should it fail here, it is submitted again with
+    // the token once known, and fails (or not) then, where the caller sees it.
+    ahead = i + 2 < o.max_new_tokens && n0 + i + 2 < context_ && submit(i + 1, prev_pick(0)).is_ok();
+    std::vector<int32_t> picked;
+    NB_TRY(model_.collect(picked));  // a failure drops step i + 1 too
+    tokens_.push_back(token);
+    ++table_.n_tokens;
+    token = picked.at(0);
+    if (ahead) history[n0 + i + 1] = token;
   }
-  // The last sampled token is not in the cache yet; the next turn's prompt will carry it.
   r.decode_seconds = since(t0);
   return r;
 }

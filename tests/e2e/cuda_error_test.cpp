@@ -199,7 +199,9 @@ TEST(CudaErrors, StickyFaultLosesTheModel) {
   const std::string lost = r.status().message();
   EXPECT_NE(lost.find("CUDA context is lost"), std::string::npos) << lost;
   EXPECT_NE(lost.find("restart"), std::string::npos) << lost;
-  EXPECT_NE(lost.find("forward_sample"), std::string::npos) << lost;  // the call that met it
+  // The call that met it: the session's decoding is pipelined (submit the next step, collect
+  // this one; docs/engine.md).
+  EXPECT_TRUE(lost.find("submit") != std::string::npos || lost.find("collect") != std::string::npos) << lost;
   EXPECT_EQ(m.lost().message(), lost);
   RecordProperty("lost", lost);
   // What came before the fault is the caller's: three tokens seen, two of them in the cache.

@@ -97,16 +97,53 @@ Status CudaModel::Impl::ensure_tokens(const ModelConfig& c, int T) {
 
 Status CudaModel::Impl::ensure_rows(const ModelConfig& c, int R) {
   if (R <= cap_rows) return Status::ok();
+  quiesce();  // the pinned buffers below may move
   graphs.clear();
   const int cap = std::max(R, std::max(16, cap_rows * 2));
   NB_ASSIGN_OR_RETURN(logits, DeviceBuffer<float>::create(*stream, static_cast<size_t>(cap) * c.vocab_size));
   NB_ASSIGN_OR_RETURN(next_dev, DeviceBuffer<int32_t>::create(*stream, cap));
+  // The last submitted step's picks move along: the next step's prev_pick names them.
+  NB_ASSIGN_OR_RETURN(auto chain, DeviceBuffer<int32_t>::create(*stream, cap));
+  if (cap_rows > 0)
+    NB_TRY(cuda_status(cudaMemcpyAsync(chain.get(), chain_dev.get(), cap_rows * sizeof(int32_t),
+                                       cudaMemcpyDeviceToDevice, stream->get()), "picks copy"));
+  chain_dev = std::move(chain);
   NB_TRY(out_host.reserve(static_cast<size_t>(cap) * c.vocab_size * sizeof(float)));
+  for (auto& p : picks_host) NB_TRY(p.reserve(static_cast<size_t>(cap) * sizeof(int32_t)));
   cap_rows = cap;
   return Status::ok();
 }
 
-Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, std::span<const SampleRequest> sample) const {
+void CudaModel::Impl::quiesce() {
+  bool failed = false;
+  for (InFlight& f : in_flight) {
+    if (f.ready) {
+      failed = failed || !f.ready->is_ok();
+      continue;
+    }
+    if (failed) {  // built on a failed step's picks
+      f.ready.emplace(Status::internal("the step submitted before this one failed"));
+      continue;
+    }
+    finish(f);
+    failed = !f.ready->is_ok();
+  }
+}
+
+void CudaModel::Impl::finish(InFlight& f) {
+  Status st = Status::ok();
+  if (const cudaError_t e = step_done[f.half].wait(); e != cudaSuccess)
+    st = Status::internal("CUDA step failed: {}", cudaGetErrorString(e));
+  if (st = stream->settle(std::move(st), "collect"); !st) {
+    f.ready.emplace(std::move(st));
+  } else {
+    const auto* p = reinterpret_cast<const int32_t*>(picks_host[f.half].get());
+    f.ready.emplace(std::vector<int32_t>(p, p + f.rows));
+  }
+}
+
+Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, std::span<const SampleRequest> sample,
+                      bool chained) const {
   const ModelConfig& c = config_;
   Impl& st = *impl_;
   Stream& s = *st.stream;
@@ -114,8 +151,8 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
   if (!kv) return Status::invalid("CudaModel::forward: the KV cache was not made by this GPU model");
   NB_TRY(kv->take_error());
   const int T = batch.n_tokens(), S = static_cast<int>(batch.seqs.size());
-  for (int t = 0; t < T; ++t)
-    if (batch.tokens[t] < 0 || batch.tokens[t] >= c.vocab_size)
+  for (int t = 0; t < T; ++t)  // a chained step's prev_pick placeholders were checked by submit()
+    if ((batch.tokens[t] < 0 && !chained) || batch.tokens[t] >= c.vocab_size)
       return Status::invalid("token id {} at batch index {} is outside the vocabulary [0, {})", batch.tokens[t], t,
                              c.vocab_size);
 
@@ -153,11 +190,13 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
 
   const MetaLayout ml(T, R, S, stride, sampling ? R : 0, sampling ? n_hist : 0);
   if (ml.total * 4 > st.meta.size()) {
+    st.quiesce();  // a submitted step's copy may still read the staging about to move
     st.graphs.clear();
     NB_ASSIGN_OR_RETURN(st.meta, DeviceBuffer<uint8_t>::create(s, std::max<size_t>(ml.total * 4 * 2, 1 << 16)));
-    NB_TRY(st.meta_host.reserve(st.meta.size()));
+    for (auto& m : st.meta_host) NB_TRY(m.reserve(st.meta.size()));
   }
-  int32_t* h = reinterpret_cast<int32_t*>(st.meta_host.get());
+  st.meta_turn ^= 1;
+  int32_t* h = reinterpret_cast<int32_t*>(st.meta_host[st.meta_turn].get());
   std::memcpy(h + ml.tokens, batch.tokens.data(), T * 4);
   std::memcpy(h + ml.positions, batch.positions.data(), T * 4);
   std::memcpy(h + ml.slots, batch.slots.data(), T * 4);
@@ -190,9 +229,20 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
   NB_TRY(cuda_status(cudaMemcpyAsync(d, h, ml.total * 4, cudaMemcpyHostToDevice, s.get()), "metadata copy"));
 
   const int hd = c.hidden_size;
+  int32_t* picks = chained ? st.chain_dev.get() : st.next_dev.get();
   // Every kernel of the step; eager or under capture.
   auto enqueue = [&]() -> Status {
-    NB_TRY(embedding(st.embed.get(), c.vocab_size, hd, d + ml.tokens, T, c.embed_scale, st.x.get(), s));
+    // A chained step's prev_pick placeholders, in its token ids and penalty histories, become
+    // the previous step's picks (still in chain_dev) before anything reads them.
+    PickLinks links;
+    if (chained) {
+      links.picks = st.chain_dev.get();
+      if (sampling) {
+        links.hist = d + ml.history;
+        links.n_hist = d + ml.hist_offsets + R;
+      }
+    }
+    NB_TRY(embedding(st.embed.get(), c.vocab_size, hd, d + ml.tokens, T, c.embed_scale, st.x.get(), s, links));
     for (int l = 0; l < c.n_layers; ++l) {
       const GpuLayer& L = st.layers[l];
       if (l == 0)
@@ -236,20 +286,20 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
     NB_TRY(gather_rows(st.hn.get(), d + ml.rows, R, hd, st.sel.get(), s));
     NB_TRY(st.blas->gemm(st.sel.get(), R, st.lm_head, c.vocab_size, hd, st.logits.get(), /*y_f32=*/true));
     if (c.final_softcap > 0) NB_TRY(softcap_f32(st.logits.get(), static_cast<int64_t>(R) * c.vocab_size, c.final_softcap, s));
-    if (pick == Pick::kArgmax) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, st.next_dev.get(), s));
+    if (pick == Pick::kArgmax) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, picks, s));
     // Sampling is part of the step (and of its decode graph): its inputs are in the metadata
     // refreshed before each replay. The history pointer is passed even when empty, since a
     // graph keeps it for the later steps that have one.
     if (sampling)
       NB_TRY(sample_rows(st.logits.get(), R, c.vocab_size, reinterpret_cast<const SampleRowParams*>(d + ml.params),
                          d + ml.history, d + ml.hist_offsets, reinterpret_cast<const double*>(d + ml.uniforms),
-                         st.next_dev.get(), s));
+                         picks, s));
     return Status::ok();
   };
 
   if (decode_only && st.options.graphs) {
     // A graph bakes in every pointer it was captured with: the cache's storage among them.
-    auto& g = st.graphs[Impl::GraphKey{T * 3 + static_cast<int>(pick), stride, kv->k(0)}];
+    auto& g = st.graphs[Impl::GraphKey{T * 6 + static_cast<int>(pick) * 2 + chained, stride, kv->k(0)}];
     if (!g || (g->exec && g->scratch_generation != s.scratch_generation()))
       g = std::make_unique<DecodeGraph>();  // new, or its scratch was reallocated since
     if (g->exec) {
@@ -304,6 +354,7 @@ Status CudaModel::run_and_copy(const char* call, const ForwardBatch& batch, KvCa
   Stream& s = *impl_->stream;
   NB_TRY(s.lost());
   if (batch.n_tokens() == 0) return Status::ok();
+  impl_->quiesce();  // submitted steps still running: their staging halves are not free
   Status st = run(batch, kv, pick, sample);
   if (st) {
     const size_t rows = static_cast<size_t>(batch.n_logit_rows());
@@ -336,6 +387,55 @@ Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::sp
   return argmax ? run_and_copy("forward_sample", batch, kv, Pick::kArgmax, {}, tokens)
                 : run_and_copy("forward_sample", batch, kv, Pick::kSample, rows, tokens);
 }
+
+Status CudaModel::submit(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows) const {
+  Impl& st = *impl_;
+  Stream& s = *st.stream;
+  NB_TRY(s.lost());
+  if (static_cast<int>(st.in_flight.size()) >= kMaxInFlight)
+    return Status::invalid("submit: {} steps are in flight already; collect one first", st.in_flight.size());
+  if (batch.n_tokens() == 0) return Status::invalid("submit: the batch is empty");
+  if (static_cast<int>(rows.size()) != batch.n_logit_rows())
+    return Status::invalid("submit: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
+  const int prev_rows = st.chain_rows;
+  st.chain_rows = -1;
+  NB_TRY(check_prev_picks(batch, rows, prev_rows, "no step was submitted before it, or that step failed"));
+  const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
+    return ops::sampling_uses_draw(q.params);
+  });
+  Status r = run(batch, kv, argmax ? Pick::kArgmax : Pick::kSample, rows, /*chained=*/true);
+  // The picks come back into the pinned half of this step's metadata turn, behind its event.
+  const int half = st.meta_turn, R = static_cast<int>(rows.size());
+  if (r)
+    r = cuda_status(cudaMemcpyAsync(st.picks_host[half].get(), st.chain_dev.get(), R * sizeof(int32_t),
+                                    cudaMemcpyDeviceToHost, s.get()),
+                    "copy to the host");
+  if (r) r = st.step_done[half].record(s.get());
+  NB_TRY(s.settle(std::move(r), "submit"));
+  st.in_flight.push_back(Impl::InFlight{half, R, std::nullopt});
+  st.chain_rows = R;
+  return Status::ok();
+}
+
+Status CudaModel::collect(std::vector<int32_t>& tokens) const {
+  tokens.clear();
+  Impl& st = *impl_;
+  if (st.in_flight.empty()) return Status::invalid("collect: no step is in flight");
+  // Only this step is waited for: the one after it keeps running.
+  if (!st.in_flight.front().ready) st.finish(st.in_flight.front());
+  Result<std::vector<int32_t>> done = std::move(*st.in_flight.front().ready);
+  st.in_flight.pop_front();
+  if (!done) {
+    // The steps after it were built on its picks: dropped (settle waited for them).
+    st.in_flight.clear();
+    st.chain_rows = -1;
+    return done.status();
+  }
+  tokens = std::move(*done);
+  return Status::ok();
+}
+
+int CudaModel::in_flight() const { return static_cast<int>(impl_->in_flight.size()); }
 
 const Status& CudaModel::lost() const { return impl_->stream->lost(); }
 

@@ -52,6 +52,14 @@ class CudaModel : public Executor {
   Status forward_sample(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows,
                         std::vector<int32_t>& tokens) const override;
 
+  // Pipelined decoding (Executor::submit; docs/engine.md): the step is enqueued and its picks
+  // come back into pinned memory behind an event; prev_pick placeholders go up with the
+  // metadata and the step's first kernel replaces them with the previous step's picks, which
+  // stay on the device (in a buffer the synchronous calls do not write).
+  Status submit(const ForwardBatch& batch, KvCache& kv, std::span<const SampleRequest> rows) const override;
+  Status collect(std::vector<int32_t>& tokens) const override;
+  int in_flight() const override;
+
   // Ok while the GPU is usable. After a sticky CUDA error (a fault inside a kernel, seen at the
   // copy back of whichever call met it first), the error that every call of this model and of the
   // KV caches it made returns at once: the context is gone and the process must restart.
@@ -77,7 +85,9 @@ class CudaModel : public Executor {
   // What a step leaves on the device after the logits: nothing more, the argmax ids, or the
   // sampled ids (next_dev).
   enum class Pick { kLogits, kArgmax, kSample };
-  Status run(const ForwardBatch& batch, KvCache& kv, Pick pick, std::span<const SampleRequest> sample = {}) const;
+  // `chained`: a submitted step (its picks into chain_dev, prev_pick placeholders allowed).
+  Status run(const ForwardBatch& batch, KvCache& kv, Pick pick, std::span<const SampleRequest> sample = {},
+             bool chained = false) const;
   // An entry point's whole call: a lost context answers at once; run(), then the logits (kLogits)
   // or the ids copied back into `out`; a failure classified by Stream::settle under `call`.
   template <typename T>

@@ -3,7 +3,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <deque>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <memory>
 #include <utility>
@@ -47,6 +49,26 @@ class PinnedBuffer {
   size_t bytes_ = 0;
 };
 
+// A CUDA event without timing: marks a pipelined step's picks as copied back.
+class StepEvent {
+ public:
+  StepEvent() = default;
+  StepEvent(const StepEvent&) = delete;
+  StepEvent& operator=(const StepEvent&) = delete;
+  ~StepEvent() { if (e_) cudaEventDestroy(e_); }
+  Status record(cudaStream_t s) {
+    if (!e_ && cudaEventCreateWithFlags(&e_, cudaEventDisableTiming) != cudaSuccess)
+      return Status::internal("CUDA event creation failed");
+    if (const cudaError_t e = cudaEventRecord(e_, s); e != cudaSuccess)
+      return Status::internal("CUDA event record failed: {}", cudaGetErrorString(e));
+    return Status::ok();
+  }
+  cudaError_t wait() const { return cudaEventSynchronize(e_); }
+
+ private:
+  cudaEvent_t e_ = nullptr;
+};
+
 // A captured decode step: valid while the activation buffers it points into stay allocated.
 struct DecodeGraph {
   cudaGraph_t graph = nullptr;
@@ -76,21 +98,41 @@ struct CudaModel::Impl {
   int cap_tokens = 0;
   DeviceBuffer<uint16_t> x, y, hn, qkv, q, attn, gate_up, act, sel;
   DeviceBuffer<float> logits;      // [cap_tokens, vocab]
-  DeviceBuffer<int32_t> next_dev;  // the picked token per logits row (argmax or sampled)
+  DeviceBuffer<int32_t> next_dev;   // the picked token per logits row (argmax or sampled)
+  DeviceBuffer<int32_t> chain_dev;  // the same for submitted steps: what prev_pick names
   DeviceBuffer<uint16_t> w4_scratch;  // a dequantized weight for products above 32 rows
-  // Per-step metadata on the device and its pinned host staging: one copy per step.
+  // Per-step metadata on the device and its pinned host staging: one copy per step. Two
+  // staging halves, taken in turn, so that a submitted step's copy, still queued, never sees the
+  // host write the next step's.
   DeviceBuffer<uint8_t> meta;
-  PinnedBuffer meta_host;
-  size_t meta_cap = 0;
+  PinnedBuffer meta_host[2];
+  int meta_turn = 0;
   PinnedBuffer out_host;  // logits or token ids coming back
 
-  // (3 x tokens + Pick, block-table stride, KV storage): one graph per decode shape and cache.
+  // Pipelined steps (CudaModel::submit): each one's picks come back into the pinned half of its
+  // metadata turn and its event says when. `ready` holds them once waited for early (quiesce).
+  struct InFlight {
+    int half = 0, rows = 0;
+    std::optional<Result<std::vector<int32_t>>> ready;
+  };
+  std::deque<InFlight> in_flight;
+  PinnedBuffer picks_host[2];
+  StepEvent step_done[2];
+  int chain_rows = -1;  // rows of the step submitted last, -1 when none or it failed
+
+  // (6 x tokens + 2 x Pick + chained, block-table stride, KV storage): one graph per decode shape
+  // and cache.
   using GraphKey = std::tuple<int, int, const void*>;
   std::map<GraphKey, std::unique_ptr<DecodeGraph>> graphs;
 
   Status ensure_tokens(const ModelConfig& c, int T);
   Status ensure_rows(const ModelConfig& c, int R);  // logits rows
   int cap_rows = 0;
+  // Waits for every submitted step still running and keeps its picks (or its error) for
+  // collect(): before a pinned buffer is reallocated or a synchronous call reuses the staging.
+  void quiesce();
+  // Waits for one submitted step and fills its `ready`.
+  void finish(InFlight& f);
 };
 
 }  // namespace nibble::cuda

@@ -24,10 +24,21 @@ Status rope(uint16_t* x, const int32_t* positions, int n_tokens, int n_heads, in
 Status silu_mul(const uint16_t* gate, const uint16_t* up, int64_t n, uint16_t* out, Stream& s);
 Status gelu_tanh_mul(const uint16_t* gate, const uint16_t* up, int64_t n, uint16_t* out, Stream& s);
 
+// A pipelined step's links to the step before it (Executor::submit): a negative id -1 - r in its
+// tokens or in its penalty histories means picks[r]. Device pointers; `hist` (the `*n_hist`
+// history ids, rewritten in place) is null when the step does not sample.
+struct PickLinks {
+  const int32_t* picks = nullptr;
+  int32_t* hist = nullptr;
+  const int32_t* n_hist = nullptr;
+};
+
 // out[t, :] = table[tokens[t], :] * scale.  table: [vocab, dim]; out: [n, dim]. A token outside
 // [0, vocab) gives a row of zeros (the host validates ids; this only keeps the read in bounds).
+// With `links.picks`, placeholders are resolved first (the step's first kernel does it, so
+// everything after reads real ids).
 Status embedding(const uint16_t* table, int64_t vocab, int dim, const int32_t* tokens, int n, float scale,
-                 uint16_t* out, Stream& s);
+                 uint16_t* out, Stream& s, PickLinks links = {});
 
 // ---- paged KV cache (docs/engine.md): per layer k, v: [n_blocks, block_size, n_kv_heads, head_dim]
 enum class CacheType : uint8_t { kF32, kBF16 };

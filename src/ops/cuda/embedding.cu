@@ -6,11 +6,18 @@ namespace nibble::cuda {
 namespace {
 
 __global__ void embedding_kernel(const uint16_t* __restrict__ table, int64_t vocab, int dim,
-                                 const int32_t* __restrict__ tokens, float scale, uint16_t* __restrict__ out) {
+                                 const int32_t* __restrict__ tokens, float scale, uint16_t* __restrict__ out,
+                                 PickLinks links) {
   pdl_wait();  // launched with launch_pdl: see common.cuh
   pdl_trigger();
   const int t = blockIdx.x;
-  const int32_t id = tokens[t];
+  int32_t id = tokens[t];
+  if (id < 0 && links.picks) id = links.picks[-1 - id];
+  if (links.hist) {  // the penalty histories, in place, for the sampler at the step's end
+    const int n_hist = *links.n_hist;
+    for (int h = blockIdx.x * blockDim.x + threadIdx.x; h < n_hist; h += gridDim.x * blockDim.x)
+      if (const int32_t v = links.hist[h]; v < 0) links.hist[h] = links.picks[-1 - v];
+  }
   uint16_t* o = out + static_cast<size_t>(t) * dim;
   const bool ok = id >= 0 && id < vocab;
   const uint16_t* row = table + static_cast<size_t>(ok ? id : 0) * dim;
@@ -35,8 +42,9 @@ __global__ void embedding_kernel(const uint16_t* __restrict__ table, int64_t voc
 }  // namespace
 
 Status embedding(const uint16_t* table, int64_t vocab, int dim, const int32_t* tokens, int n, float scale,
-                 uint16_t* out, Stream& s) {
-  return launch_pdl("embedding", embedding_kernel, dim3(n), dim3(256), 0, s, table, vocab, dim, tokens, scale, out);
+                 uint16_t* out, Stream& s, PickLinks links) {
+  return launch_pdl("embedding", embedding_kernel, dim3(n), dim3(256), 0, s, table, vocab, dim, tokens, scale, out,
+                    links);
 }
 
 }  // namespace nibble::cuda
