@@ -176,6 +176,8 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
     decode_only = decode_only && sq.n_tokens == 1;
   }
   const int R = static_cast<int>(rows.size());
+  bool rows_in_order = R == T;
+  for (int r = 0; r < R && rows_in_order; ++r) rows_in_order = rows[r] == r;
   const bool sampling = pick == Pick::kSample;  // forward_sample checked sample.size() == R
   size_t n_hist = 0;
   for (const SampleRequest& q : sample) {
@@ -283,8 +285,13 @@ Status CudaModel::run(const ForwardBatch& batch, KvCache& kv_base, Pick pick, st
     }
     // Final norm of the residual stream, then only the wanted rows through the LM head.
     NB_TRY(rmsnorm(st.y.get(), st.x.get(), st.x.get(), st.final_norm.get(), T, hd, c.norm_eps, c.norm_adds_one, st.hn.get(), s));
-    NB_TRY(gather_rows(st.hn.get(), d + ml.rows, R, hd, st.sel.get(), s));
-    NB_TRY(st.blas->gemm(st.sel.get(), R, st.lm_head, c.vocab_size, hd, st.logits.get(), /*y_f32=*/true));
+    // Every token's row, in order (a decode step): the LM head reads the norm's output as it is.
+    const uint16_t* head_in = st.hn.get();
+    if (!rows_in_order) {
+      NB_TRY(gather_rows(st.hn.get(), d + ml.rows, R, hd, st.sel.get(), s));
+      head_in = st.sel.get();
+    }
+    NB_TRY(st.blas->gemm(head_in, R, st.lm_head, c.vocab_size, hd, st.logits.get(), /*y_f32=*/true));
     if (c.final_softcap > 0) NB_TRY(softcap_f32(st.logits.get(), static_cast<int64_t>(R) * c.vocab_size, c.final_softcap, s));
     if (pick == Pick::kArgmax) NB_TRY(argmax_rows(st.logits.get(), R, c.vocab_size, picks, s));
     // Sampling is part of the step (and of its decode graph): its inputs are in the metadata
