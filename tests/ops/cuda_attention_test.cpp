@@ -173,8 +173,9 @@ TEST(CudaPrefillAttention, Long2048) {
 }
 
 // Decode (one query per sequence at the end of its context) through paged_decode_attention's bf16
-// path (split-K over the context, merged by the last block): contexts from 1 to 8192, GQA 1..32.
-double run_decode_case(Stream& st, const AttnCase& c) {
+// path (split-K over the context, merged by the last block or inside a cluster): contexts from 1
+// to 8192, GQA 1..32. A negative result: `merge` does not apply to this case (unsupported).
+double run_decode_case(Stream& st, const AttnCase& c, DecodeMerge merge = DecodeMerge::kAuto) {
   std::vector<SeqSpec> specs;
   for (const auto& s : c.seqs) specs.push_back({s.cached, 1});
   const float q_scale = c.softcap > 0 ? 3.0f : 1.0f;
@@ -202,6 +203,7 @@ double run_decode_case(Stream& st, const AttnCase& c) {
   p.softcap = c.softcap;
   p.window = c.window;
   p.cache = CacheType::kBF16;
+  p.merge = merge;
   auto q = to_device(st, qb);
   auto pos = to_device(st, b.positions);
   auto ts = to_device(st, token_seq);
@@ -212,6 +214,7 @@ double run_decode_case(Stream& st, const AttnCase& c) {
   for (int rep = 0; rep < 2; ++rep) {
     const Status s = paged_decode_attention(q.get(), pos.get(), ts.get(), tables.get(), kc.get(), vc.get(),
                                             b.n_tokens, p, out.get(), st);
+    if (s.code() == StatusCode::kUnsupported && merge == DecodeMerge::kCluster) return -1.0;
     EXPECT_TRUE(s.is_ok()) << s.message();
   }
   EXPECT_TRUE(st.sync().is_ok());
@@ -235,10 +238,40 @@ TEST(CudaDecodeAttention, SplitKAgainstCpu) {
       {"hd96 gqa6", 12, 2, 96, 0, 0.0f, {{500, 1}}},
   };
   for (const auto& c : cases) {
-    const double err = run_decode_case(st, c);
-    std::printf("  %-40s err %.2e\n", c.name.c_str(), err);
+    for (DecodeMerge merge : {DecodeMerge::kAuto, DecodeMerge::kGlobal}) {
+      const double err = run_decode_case(st, c, merge);
+      std::printf("  %-40s %s err %.2e\n", c.name.c_str(), merge == DecodeMerge::kAuto ? "auto  " : "global", err);
+      EXPECT_LT(err, 1e-2) << c.name;
+    }
+  }
+}
+
+// The cluster merge (sm_90: a head's 8 splits in one cluster, merged through distributed shared
+// memory): idle blocks (a context shorter than the splits), two tiles a block (up to 2,048 keys),
+// several tokens, two head chunks, windows and softcap, every head-dim bucket up to 128; at most 8
+// clusters a case (one wave on any sm_90). Where the device has no clusters every case is refused,
+// and the test says so.
+TEST(CudaDecodeAttention, ClusterMergeAgainstCpu) {
+  NB_REQUIRE_GPU();
+  const std::vector<AttnCase> cases = {
+      {"hd128 gqa4 ctx 1, 17, 1000", 8, 2, 128, 0, 0.0f, {{0, 1}, {16, 1}, {999, 1}}},
+      {"hd128 gqa4 ctx 2048 (two tiles a block)", 32, 8, 128, 0, 0.0f, {{2047, 1}}},
+      {"hd128 gqa32 (two head chunks)", 64, 2, 128, 0, 0.0f, {{299, 1}, {1500, 1}}},
+      {"hd64 gqa1", 8, 8, 64, 0, 0.0f, {{1999, 1}}},
+      {"hd96 gqa6 window 300 softcap", 12, 2, 96, 300, 5.0f, {{500, 1}, {7, 1}}},
+      {"hd24 gqa2", 4, 2, 24, 0, 0.0f, {{99, 1}, {0, 1}}},
+      {"hd16 gqa3", 6, 2, 16, 0, 0.0f, {{36, 1}, {700, 1}}},
+  };
+  int ran = 0;
+  for (const auto& c : cases) {
+    const double err = run_decode_case(st, c, DecodeMerge::kCluster);
+    if (err < 0) continue;
+    ++ran;
+    std::printf("  %-40s cluster err %.2e\n", c.name.c_str(), err);
     EXPECT_LT(err, 1e-2) << c.name;
   }
+  if (ran == 0) GTEST_SKIP() << "no thread-block clusters on this device: the global merge serves";
+  EXPECT_EQ(ran, static_cast<int>(cases.size())) << "the cluster merge was refused for some case it should take";
 }
 
 TEST(CudaPrefillAttention, TypedFailures) {

@@ -61,23 +61,36 @@ __device__ __forceinline__ void pdl_trigger() {
 // Whether launch_pdl asks for programmatic serialization on this stream's device.
 bool pdl_enabled(const Stream& s);
 
+// launch_pdl with blocks grouped in thread-block clusters of `cluster` along x (1: none; more
+// needs sm_90 and grid.x a multiple of it).
 template <typename... KArgs, typename... Args>
-Status launch_pdl(const char* op, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, const Stream& s,
-                  Args&&... args) {
+Status launch_pdl_cluster(const char* op, int cluster, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                          const Stream& s, Args&&... args) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return Status::ok();  // empty problem
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = s.get();
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  cfg.attrs = attr;
+  if (cluster > 1) {
+    attr[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
+    attr[cfg.numAttrs].val.clusterDim.x = static_cast<unsigned>(cluster);
+    attr[cfg.numAttrs].val.clusterDim.y = 1;
+    attr[cfg.numAttrs++].val.clusterDim.z = 1;
+  }
   if (pdl_enabled(s)) {
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    attr[cfg.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[cfg.numAttrs++].val.programmaticStreamSerializationAllowed = 1;
   }
   return cuda_status(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), op);
+}
+
+template <typename... KArgs, typename... Args>
+Status launch_pdl(const char* op, void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, const Stream& s,
+                  Args&&... args) {
+  return launch_pdl_cluster(op, 1, kernel, grid, block, smem, s, std::forward<Args>(args)...);
 }
 
 // ---- device helpers -----------------------------------------------------------------------

@@ -51,6 +51,13 @@ Status kv_write(const uint16_t* k, const uint16_t* v, const int32_t* slots, int 
 // sequence's cached keys [first, positions[t]] (first = max(0, pos - window + 1) with a window),
 // read through block_tables[token_seq[t] * max_blocks + j].
 // q, out: [n_tokens, n_heads, head_dim] bf16; head_dim <= 256 and a multiple of 8.
+// How the bf16 path's context splits of a head are merged: by the last of them to finish, through
+// global memory, or inside a thread-block cluster (sm_90, head_dim <= 128, a context of at most
+// 2,048 keys, one wave of clusters; chosen by kAuto when they take at most a third of the device's
+// co-resident clusters, e.g. batch 1; NIBBLE_ATTN_CLUSTER=0 turns that choice off). kCluster
+// where a cluster does not apply is refused (unsupported).
+enum class DecodeMerge : uint8_t { kAuto, kGlobal, kCluster };
+
 struct DecodeAttnParams {
   int n_heads = 0, n_kv_heads = 0, head_dim = 0, block_size = 16;
   int max_blocks = 0;    // row stride of block_tables
@@ -58,6 +65,7 @@ struct DecodeAttnParams {
   float softcap = 0.0f;  // 0 = none
   int window = 0;        // 0 = full causal
   CacheType cache = CacheType::kBF16;
+  DecodeMerge merge = DecodeMerge::kAuto;
 };
 Status paged_decode_attention(const uint16_t* q, const int32_t* positions, const int32_t* token_seq,
                               const int32_t* block_tables, const void* k_cache, const void* v_cache,

@@ -7,8 +7,11 @@
 //   and sum) per warp, and the warps' partial states merge through shared memory at the end.
 //   Correctness first: one key per warp step, a warp-wide dot product per head.
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "ops/cuda/attention_tile.cuh"
+#include "ops/cuda/cluster.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/elementwise.h"
 
@@ -125,17 +128,27 @@ Status launch_attn(const uint16_t* q, const int32_t* positions, const int32_t* t
 // shared memory, and with more than one split the block writes (o, m, l) partials to the stream's
 // scratch and the last block of the token's group to arrive merges them in split order (an
 // atomic counter that it resets), so the result does not depend on timing.
-constexpr int kDecThreads = 128, kDecBN = 64, kMaxSplits = 64;
+//
+// With CL > 1 (sm_90, few heads, short contexts: launch_decode_mma) the CL splits of a head are one
+// thread-block cluster of 8-warp blocks (128-key tiles, single-buffered) and they merge through
+// distributed shared memory instead: no partials in global memory, no fence, no counter, no last
+// block.
+constexpr int kMaxSplits = 64;
 
+// Shared memory of a block: Q, then `stages` tiles of K and V (the cluster path single-buffers its
+// 128-key tiles so that a block takes 74 KB, as the 4-warp kernel's two 64-key stages do).
+template <int WARPS>
+constexpr int decode_stages() { return WARPS > 4 ? 1 : 2; }
+template <int WARPS>
 size_t decode_mma_smem(int head_dim) {
   const int dp = (head_dim + 15) & ~15;
-  const size_t ring = static_cast<size_t>(16 + 4 * kDecBN) * (2 * dp + 16);
-  const size_t merge = static_cast<size_t>(16) * (2 * dp + 16) + 4 * 16 * head_dim * sizeof(float);
+  const size_t ring = static_cast<size_t>(16 + 2 * decode_stages<WARPS>() * 16 * WARPS) * (2 * dp + 16);
+  const size_t merge = static_cast<size_t>(16) * (2 * dp + 16) + WARPS * 16 * head_dim * sizeof(float);
   return ring > merge ? ring : merge;
 }
 
-template <int DMAX>
-__global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t* __restrict__ q,
+template <int DMAX, int WARPS, int CL>
+__global__ void __launch_bounds__(WARPS * 32) decode_mma_kernel(const uint16_t* __restrict__ q,
                                                                  const int32_t* __restrict__ positions,
                                                                  const int32_t* __restrict__ token_seq,
                                                                  const int32_t* __restrict__ block_tables,
@@ -143,10 +156,11 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
                                                                  const uint16_t* __restrict__ vc, DecodeAttnParams p,
                                                                  int n_splits, float* ws, int* counters,
                                                                  uint16_t* __restrict__ out) {
+  constexpr int kDecThreads = WARPS * 32, kDecBN = 16 * WARPS;  // a warp takes 16 keys of a tile
   pdl_wait();  // launched with launch_pdl: see common.cuh
   pdl_trigger();
   extern __shared__ uint4 smem[];
-  __shared__ float s_m[4][16], s_l[4][16];
+  __shared__ float s_m[WARPS][16], s_l[WARPS][16];
   __shared__ int s_last;
   const int split = blockIdx.x, tok = blockIdx.z;
   const int group = p.n_heads / p.n_kv_heads, hchunks = (group + 15) / 16;
@@ -161,14 +175,15 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   // only these (before, the last block re-read all n_splits partials, one L2 round trip a split:
   // Llama-3-8B decode at batch 1 went from 401 to 406-410 tok/s with this).
   const int n_used = min(n_splits, (pos - first + chunk) / chunk);
-  if (split >= n_used) return;
+  if (CL == 1 && split >= n_used) return;  // a cluster's idle blocks still take part in its merge
   const int k_lo = first + split * chunk, k_hi = min(pos, k_lo + chunk - 1);
-  const uint32_t sQ = smem_addr(smem), sK = sQ + 16 * stride, sV = sK + 2 * kDecBN * stride;
+  constexpr int kStages = decode_stages<WARPS>();
+  const uint32_t sQ = smem_addr(smem), sK = sQ + 16 * stride, sV = sK + kStages * kDecBN * stride;
   const int32_t* bt = block_tables + static_cast<size_t>(token_seq[tok]) * p.max_blocks;
   const uint64_t pol = evict_first_policy();  // each key is read once per step
 
   if (Dp != D)
-    for (int r = threadIdx.x; r < 16 + 4 * kDecBN; r += kDecThreads) sts_zero16(sQ + r * stride + 2 * D);
+    for (int r = threadIdx.x; r < 16 + 2 * kStages * kDecBN; r += kDecThreads) sts_zero16(sQ + r * stride + 2 * D);
   for (int c = threadIdx.x; c < 16 * cpr; c += kDecThreads) {
     const int r = c / cpr, ch = c - r * cpr;
     if (r < nh) cp_async16(sQ + r * stride + ch * 16, q + (static_cast<size_t>(tok) * p.n_heads + h0 + r) * D + ch * 8, pol);
@@ -178,7 +193,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   auto load_kv = [&](int kt, int buf) {
     tile.load(k_lo + kt * kDecBN, kDecBN, k_hi, sK + buf * kDecBN * stride, sV + buf * kDecBN * stride);
   };
-  const int n_kt = k_hi >= k_lo ? (k_hi - k_lo + kDecBN) / kDecBN : 0;
+  const int n_kt = split < n_used && k_hi >= k_lo ? (k_hi - k_lo + kDecBN) / kDecBN : 0;
   if (n_kt > 0) load_kv(0, 0);
   cp_async_commit();
 
@@ -193,7 +208,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   const uint32_t v_off = (warp * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * stride + (lane >> 4) * 16;
 
   for (int kt = 0; kt < n_kt; ++kt) {
-    if (kt + 1 < n_kt) {
+    if (kStages == 2 && kt + 1 < n_kt) {
       load_kv(kt + 1, (kt + 1) & 1);
       cp_async_commit();
       cp_async_wait<1>();
@@ -201,7 +216,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
       cp_async_wait<0>();
     }
     __syncthreads();
-    const int buf = kt & 1, j0 = k_lo + kt * kDecBN + warp * 16;
+    const int buf = kStages == 2 ? kt & 1 : 0, j0 = k_lo + kt * kDecBN + warp * 16;
     const uint32_t kb = sK + buf * kDecBN * stride + k_off, vb = sV + buf * kDecBN * stride + v_off;
     float sc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
 #pragma unroll
@@ -259,12 +274,16 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
       if (dp * 16 + 8 < D) mma_bf16_16816(o[2 * dp + 1], pa, b[2], b[3]);
     }
     __syncthreads();
+    if (kStages == 1 && kt + 1 < n_kt) {  // one buffer: the next tile once this one is used
+      load_kv(kt + 1, 0);
+      cp_async_commit();
+    }
   }
   cp_async_wait<0>();
   __syncthreads();
 
-  // Merge the 4 warps (shared memory after Q is free now).
-  float* s_o = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(smem) + 16 * stride);  // [4][16][D]
+  // Merge the warps (shared memory after Q is free now).
+  float* s_o = reinterpret_cast<float*>(reinterpret_cast<uint8_t*>(smem) + 16 * stride);  // [WARPS][16][D]
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
@@ -283,19 +302,30 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
   float* ws_o = ws;                      // [tokens, n_heads, n_splits, D]
   float* ws_m = ws + n_part * D;         // [tokens, n_heads, n_splits]
   float* ws_l = ws_m + n_part;
+  // With clusters, each block's partial (o, m, l) of every head row stays in its shared memory.
+  struct ClusterPart {
+    float o[CL > 1 ? 16 * DMAX : 1], m[16], l[16];
+  };
+  __shared__ ClusterPart cl_part;
   for (int idx = threadIdx.x; idx < nh * D; idx += kDecThreads) {
     const int r = idx / D, d = idx - r * D;
     float mall = -INFINITY;
-    for (int w = 0; w < 4; ++w) mall = fmaxf(mall, s_m[w][r]);
+    for (int w = 0; w < WARPS; ++w) mall = fmaxf(mall, s_m[w][r]);
     float lsum = 0.0f, osum = 0.0f;
-    for (int w = 0; w < 4; ++w) {
+    for (int w = 0; w < WARPS; ++w) {
       if (s_m[w][r] == -INFINITY) continue;  // this warp saw no key
       const float c = exp2f(s_m[w][r] - mall);
       lsum += s_l[w][r] * c;
       osum += s_o[(w * 16 + r) * D + d] * c;
     }
     const size_t row = static_cast<size_t>(tok) * p.n_heads + h0 + r;
-    if (n_used == 1) {
+    if constexpr (CL > 1) {
+      cl_part.o[r * DMAX + d] = osum;
+      if (d == 0) {
+        cl_part.m[r] = mall;
+        cl_part.l[r] = lsum;
+      }
+    } else if (n_used == 1) {
       out[row * D + d] = __bfloat16_as_ushort(__float2bfloat16_rn(lsum > 0 ? osum / lsum : 0.0f));
     } else {
       const size_t part = row * n_splits + split;
@@ -305,6 +335,38 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
         ws_l[part] = lsum;
       }
     }
+  }
+  if constexpr (CL > 1) {
+    // The cluster's blocks merge its CL partials, in rank (= split) order, each block a share of
+    // the outputs; every remote read is issued before the first is used (one round trip).
+    cl_sync<CL>();
+    const int rank = cl_rank<CL>();
+    for (int idx = rank * kDecThreads + threadIdx.x; idx < nh * D; idx += CL * kDecThreads) {
+      const int r = idx / D, d = idx - r * D;
+      float pm[CL], pl[CL], po[CL];
+#pragma unroll
+      for (int c = 0; c < CL; ++c) {
+        const ClusterPart* part = cl_at<CL>(&cl_part, c);
+        pm[c] = part->m[r];
+        pl[c] = part->l[r];
+        po[c] = part->o[r * DMAX + d];
+      }
+      float mall = -INFINITY;
+#pragma unroll
+      for (int c = 0; c < CL; ++c) mall = fmaxf(mall, pm[c]);
+      float lsum = 0.0f, osum = 0.0f;
+#pragma unroll
+      for (int c = 0; c < CL; ++c) {
+        if (pm[c] == -INFINITY) continue;  // an idle block, or no key in its run
+        const float w = exp2f(pm[c] - mall);
+        lsum += pl[c] * w;
+        osum += po[c] * w;
+      }
+      const size_t row = static_cast<size_t>(tok) * p.n_heads + h0 + r;
+      out[row * D + d] = __bfloat16_as_ushort(__float2bfloat16_rn(lsum > 0 ? osum / lsum : 0.0f));
+    }
+    cl_sync<CL>();  // no block leaves while another still reads its shared memory
+    return;
   }
   if (n_used == 1) return;
 
@@ -342,7 +404,7 @@ __global__ void __launch_bounds__(kDecThreads) decode_mma_kernel(const uint16_t*
     s_ls[r * n_splits + sp] = ls;
   }
   __syncthreads();
-  for (int r = warp; r < nh; r += 4) {  // one warp per head row
+  for (int r = warp; r < nh; r += WARPS) {  // one warp per head row
     float mall = -INFINITY;
     for (int sp = lane; sp < n_used; sp += 32) mall = fmaxf(mall, s_w[r * n_splits + sp]);
     mall = warp_max(mall);
@@ -420,11 +482,100 @@ int decode_splits(int n_tokens, const DecodeAttnParams& p, const DeviceInfo& inf
   return std::max(1, std::min({ceil_div(target, base), ceil_div(max_ctx, kMinKeys), kMaxSplits}));
 }
 
+// The cluster path: kClusterSplits splits a head, 8-warp blocks, for contexts up to
+// kClusterMaxKeys (two 128-key tiles a block, one after the other).
+constexpr int kClusterSplits = 8, kClusterWarps = 8, kClusterMaxKeys = 2048;
+
+// Raised once to the bucket's largest need, so that no call happens under graph capture.
+template <int DMAX, int WARPS, int CL>
+cudaError_t allow_decode_smem() {
+  static const cudaError_t allowed = cudaFuncSetAttribute(decode_mma_kernel<DMAX, WARPS, CL>,
+                                                          cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                          static_cast<int>(decode_mma_smem<WARPS>(DMAX)));
+  return allowed;
+}
+
+// How many clusters of the cluster path run at once (0: none), asked once per bucket.
+template <int DMAX>
+int decode_active_clusters() {
+  static const int n = [] {
+    constexpr int kCL = kClusterSplits;
+    if (allow_decode_smem<DMAX, kClusterWarps, kCL>() != cudaSuccess) return 0;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(kCL);
+    cfg.blockDim = dim3(kClusterWarps * 32);
+    cfg.dynamicSmemBytes = decode_mma_smem<kClusterWarps>(DMAX);
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = kCL;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, decode_mma_kernel<DMAX, kClusterWarps, kCL>, &cfg) != cudaSuccess)
+      clusters = 0;
+    cudaGetLastError();  // a refusal is an answer, not an error for the next call
+    return clusters;
+  }();
+  return n;
+}
+
+// How many of the device's co-resident clusters the cluster path would take (> 1: not all at
+// once), or 0 where it does not apply: below sm_90, a bucket of more than 128 dims, or the block
+// tables' longest context (or the window) beyond kClusterMaxKeys.
+template <int DMAX>
+double decode_cluster_share(int n_tokens, const DecodeAttnParams& p, const DeviceInfo& info) {
+  if constexpr (DMAX > 128) {
+    return 0;
+  } else {
+    if (info.cc_major < 9) return 0;
+    int max_ctx = p.max_blocks * p.block_size;
+    if (p.window > 0) max_ctx = std::min(max_ctx, p.window);
+    const int active = decode_active_clusters<DMAX>();
+    if (max_ctx > kClusterMaxKeys || active == 0) return 0;
+    const int hchunks = (p.n_heads / p.n_kv_heads + 15) / 16;
+    return static_cast<double>(n_tokens) * p.n_kv_heads * hchunks / active;
+  }
+}
+
+bool cluster_merge_allowed() {
+  static const bool allowed = [] {
+    const char* e = std::getenv("NIBBLE_ATTN_CLUSTER");
+    return !(e && std::string_view(e) == "0");
+  }();
+  return allowed;
+}
+
 template <int DMAX>
 Status launch_decode_mma(const uint16_t* q, const int32_t* positions, const int32_t* token_seq,
                          const int32_t* block_tables, const void* kc, const void* vc, int n_tokens,
                          const DecodeAttnParams& p, uint16_t* out, Stream& s) {
   const int group = p.n_heads / p.n_kv_heads, hchunks = (group + 15) / 16;
+  // The cluster merge by itself when its clusters take at most a third of those the device runs
+  // at once: at batch 1 on the Llama-3-8B shape (8 clusters) it replaces the last block's fence,
+  // counter and partials' round trip (2.4 us a layer): 445 -> 450 tok/s on the H200; at batch 2
+  // (16) it lost 1 % (docs/kernels.md, "Session 11").
+  const double share = decode_cluster_share<DMAX>(n_tokens, p, s.info());
+  const bool fits = share > 0 && share <= 1;
+  if (p.merge == DecodeMerge::kCluster && !fits)
+    return Status::unsupported("paged_decode_attention: the cluster merge does not apply here (sm_90, head_dim <= 128, "
+                               "at most {} keys, one wave of clusters)", kClusterMaxKeys);
+  const bool cluster = p.merge == DecodeMerge::kCluster ||
+                       (p.merge == DecodeMerge::kAuto && fits && share <= 1.0 / 3 && cluster_merge_allowed());
+  const auto* k = static_cast<const uint16_t*>(kc);
+  const auto* v = static_cast<const uint16_t*>(vc);
+  if constexpr (DMAX <= 128) {
+    if (cluster) {
+      constexpr int kCL = kClusterSplits;
+      NB_TRY(cuda_status(allow_decode_smem<DMAX, kClusterWarps, kCL>(), "paged_decode_attention: shared memory limit"));
+      const dim3 grid(kCL, p.n_kv_heads * hchunks, n_tokens);
+      return launch_pdl_cluster("paged_decode_attention", kCL, decode_mma_kernel<DMAX, kClusterWarps, kCL>, grid,
+                                dim3(kClusterWarps * 32), decode_mma_smem<kClusterWarps>(p.head_dim), s, q, positions,
+                                token_seq, block_tables, k, v, p, kCL, static_cast<float*>(nullptr),
+                                static_cast<int*>(nullptr), out);
+    }
+  }
   const int n_splits = decode_splits(n_tokens, p, s.info());
   float* ws = nullptr;
   int* counters = nullptr;
@@ -433,14 +584,11 @@ Status launch_decode_mma(const uint16_t* q, const int32_t* positions, const int3
     NB_TRY(s.scratch(n_part * (p.head_dim + 2) * sizeof(float),
                      static_cast<size_t>(n_tokens) * p.n_kv_heads * hchunks, &ws, &counters));
   }
-  // Raised once to the bucket's largest need, so that no call happens under graph capture.
-  static const cudaError_t allowed = cudaFuncSetAttribute(
-      decode_mma_kernel<DMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(decode_mma_smem(DMAX)));
-  NB_TRY(cuda_status(allowed, "paged_decode_attention: shared memory limit"));
+  NB_TRY(cuda_status(allow_decode_smem<DMAX, 4, 1>(), "paged_decode_attention: shared memory limit"));
   const dim3 grid(n_splits, p.n_kv_heads * hchunks, n_tokens);
-  return launch_pdl("paged_decode_attention", decode_mma_kernel<DMAX>, grid, dim3(kDecThreads),
-                decode_mma_smem(p.head_dim), s, q, positions, token_seq, block_tables,
-                static_cast<const uint16_t*>(kc), static_cast<const uint16_t*>(vc), p, n_splits, ws, counters, out);
+  return launch_pdl("paged_decode_attention", decode_mma_kernel<DMAX, 4, 1>, grid, dim3(4 * 32),
+                    decode_mma_smem<4>(p.head_dim), s, q, positions, token_seq, block_tables, k, v, p, n_splits, ws,
+                    counters, out);
 }
 
 Status decode_bf16(const uint16_t* q, const int32_t* positions, const int32_t* token_seq, const int32_t* block_tables,

@@ -21,19 +21,16 @@
 // adds the cluster's values in rank order, so all of them take the same decisions (bit for bit),
 // and the passes over the row run on CL SMs: one SM alone took 161 us for a temperature draw and
 // 675 us for top-p at a 128k vocabulary, most of it fp64 exp.
-#include <cooperative_groups.h>
-
 #include <algorithm>
 #include <climits>
 #include <utility>
 
+#include "ops/cuda/cluster.cuh"
 #include "ops/cuda/common.cuh"
 #include "ops/cuda/sampling.h"
 
 namespace nibble::cuda {
 namespace {
-
-namespace cg = cooperative_groups;
 
 constexpr int kThreads = 512, kWarps = kThreads / 32, kBins = 2048;
 constexpr int kMaxVocab = 1 << 20;
@@ -112,34 +109,7 @@ struct Shared {
   double carry;
 };
 
-// ---- the cluster: CL blocks of one row (CL = 1: one block, the functions reduce to a barrier) ----
-template <int CL>
-__device__ __forceinline__ void cl_sync() {
-  if constexpr (CL == 1) {
-    __syncthreads();
-  } else {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    cg::this_cluster().sync();
-#else
-    __trap();  // the host launches CL > 1 on sm_90 only
-#endif
-  }
-}
-// Block q's copy of a shared variable of this block.
-template <int CL, class T>
-__device__ __forceinline__ T* cl_at(T* p, int q) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if constexpr (CL > 1) return cg::this_cluster().map_shared_rank(p, q);
-#endif
-  return p;
-}
-template <int CL>
-__device__ __forceinline__ int cl_rank() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if constexpr (CL > 1) return static_cast<int>(cg::this_cluster().block_rank());
-#endif
-  return 0;
-}
+// The cluster helpers (cl_sync, cl_at, cl_rank) are in cluster.cuh.
 __device__ __forceinline__ double& xslot(Shared& sh, double) { return sh.xd; }
 __device__ __forceinline__ int& xslot(Shared& sh, int) { return sh.xi; }
 
