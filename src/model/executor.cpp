@@ -3,12 +3,15 @@
 
 namespace nibble {
 
-Status Executor::check_prev_picks(const ForwardBatch& batch, std::span<const SampleRequest> rows, int prev_rows,
-                                  const char* why) {
+Status Executor::check_submit(const ForwardBatch& batch, std::span<const SampleRequest> rows, int prev_rows) {
+  if (batch.n_tokens() == 0) return Status::invalid("submit: the batch is empty");
+  if (static_cast<int>(rows.size()) != batch.n_logit_rows())
+    return Status::invalid("submit: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
   auto check = [&](int32_t id, const char* where, size_t at) -> Status {
     if (id >= 0) return Status::ok();
     if (prev_rows < 0)
-      return Status::invalid("submit: prev_pick({}) in {} {}, but {}", prev_pick_row(id), where, at, why);
+      return Status::invalid("submit: prev_pick({}) in {} {}, but no step was submitted before it, or that step failed",
+                             prev_pick_row(id), where, at);
     if (prev_pick_row(id) >= prev_rows)
       return Status::invalid("submit: prev_pick({}) in {} {}, but the step before it has {} rows",
                              prev_pick_row(id), where, at, prev_rows);
@@ -25,8 +28,7 @@ Status Executor::submit(const ForwardBatch& batch, KvCache& kv, std::span<const 
     return Status::invalid("submit: {} steps are in flight already; collect one first", done_.size());
   const std::optional<std::vector<int32_t>> prev = std::move(last_);
   last_.reset();
-  NB_TRY(check_prev_picks(batch, rows, prev ? static_cast<int>(prev->size()) : -1,
-                          "no step was submitted before it, or that step failed"));
+  NB_TRY(check_submit(batch, rows, prev ? static_cast<int>(prev->size()) : -1));
   // Copies with the placeholders replaced by the picks they name (those checked above: the
   // batch's and the penalty windows'; one outside a window is never read).
   auto resolve = [&](std::vector<int32_t>& ids) {

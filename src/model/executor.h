@@ -81,7 +81,8 @@ class Executor {
   // returns without waiting for its picks; collect() gives the picks of the oldest submitted step
   // not yet collected (an error when none is). At most kMaxInFlight steps are in flight. Token
   // ids in `batch` and in the rows' histories may be prev_pick(r), r below the row count of the
-  // step submitted last (other calls in between do not matter), unless that step failed: they are
+  // step submitted last (other calls in between do not matter), unless that step failed or was
+  // refused (check_submit; a refusal for steps in flight leaves the chain as it was): they are
   // resolved where the step runs, so the host need not wait for them. A failed collect() drops
   // the steps submitted after it (their inputs rested on it). This default runs the step inside
   // submit() on forward_sample, resolving the placeholders on the host.
@@ -91,10 +92,11 @@ class Executor {
   virtual int in_flight() const { return static_cast<int>(done_.size()); }
 
  protected:
-  // The placeholders of `batch` and `rows` checked against a previous step of `prev_rows` rows
-  // (-1: none usable, `why` says why): the error submit() returns, or ok.
-  static Status check_prev_picks(const ForwardBatch& batch, std::span<const SampleRequest> rows, int prev_rows,
-                                 const char* why);
+  // What every submit() refuses in the step itself (after which the chain ends, as after a failed
+  // step), or ok: an empty batch, a row count other than the batch's logits rows, or a prev_pick
+  // placeholder (in the batch, or in a row's penalty window) naming no row of the step before,
+  // which had `prev_rows` rows (-1: no step before, or it failed).
+  static Status check_submit(const ForwardBatch& batch, std::span<const SampleRequest> rows, int prev_rows);
 
  private:
   mutable std::deque<Result<std::vector<int32_t>>> done_;  // the default's steps, run at submit()

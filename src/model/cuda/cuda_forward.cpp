@@ -24,6 +24,11 @@ Status cuda_status(cudaError_t e, const char* what) {
 
 size_t align4(size_t n) { return (n + 3) & ~size_t(3); }  // int32 units, 16-byte sections
 
+// Plain greedy rows everywhere: the argmax kernel (and the greedy decode graphs) suffice.
+bool all_plain_greedy(std::span<const SampleRequest> rows) {
+  return std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) { return ops::sampling_uses_draw(q.params); });
+}
+
 static_assert(sizeof(SampleRowParams) % 4 == 0 && sizeof(PrefillSeq) % 4 == 0);
 
 // Where each metadata array sits in the one per-step buffer (int32 offsets; sections 16-byte
@@ -387,11 +392,7 @@ Status CudaModel::forward_sample(const ForwardBatch& batch, KvCache& kv, std::sp
   NB_TRY(impl_->stream->lost());
   if (static_cast<int>(rows.size()) != batch.n_logit_rows())
     return Status::invalid("forward_sample: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
-  // Plain greedy rows everywhere: the argmax kernel (and the greedy decode graphs) suffice.
-  const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
-    return ops::sampling_uses_draw(q.params);
-  });
-  return argmax ? run_and_copy("forward_sample", batch, kv, Pick::kArgmax, {}, tokens)
+  return all_plain_greedy(rows) ? run_and_copy("forward_sample", batch, kv, Pick::kArgmax, {}, tokens)
                 : run_and_copy("forward_sample", batch, kv, Pick::kSample, rows, tokens);
 }
 
@@ -401,16 +402,10 @@ Status CudaModel::submit(const ForwardBatch& batch, KvCache& kv, std::span<const
   NB_TRY(s.lost());
   if (static_cast<int>(st.in_flight.size()) >= kMaxInFlight)
     return Status::invalid("submit: {} steps are in flight already; collect one first", st.in_flight.size());
-  if (batch.n_tokens() == 0) return Status::invalid("submit: the batch is empty");
-  if (static_cast<int>(rows.size()) != batch.n_logit_rows())
-    return Status::invalid("submit: {} sampling rows for {} logits rows", rows.size(), batch.n_logit_rows());
   const int prev_rows = st.chain_rows;
   st.chain_rows = -1;
-  NB_TRY(check_prev_picks(batch, rows, prev_rows, "no step was submitted before it, or that step failed"));
-  const bool argmax = std::none_of(rows.begin(), rows.end(), [](const SampleRequest& q) {
-    return ops::sampling_uses_draw(q.params);
-  });
-  Status r = run(batch, kv, argmax ? Pick::kArgmax : Pick::kSample, rows, /*chained=*/true);
+  NB_TRY(check_submit(batch, rows, prev_rows));
+  Status r = run(batch, kv, all_plain_greedy(rows) ? Pick::kArgmax : Pick::kSample, rows, /*chained=*/true);
   // The picks come back into the pinned half of this step's metadata turn, behind its event.
   const int half = st.meta_turn, R = static_cast<int>(rows.size());
   if (r)

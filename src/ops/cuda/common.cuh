@@ -61,6 +61,16 @@ __device__ __forceinline__ void pdl_trigger() {
 // Whether launch_pdl asks for programmatic serialization on this stream's device.
 bool pdl_enabled(const Stream& s);
 
+// The launch attribute grouping blocks in thread-block clusters of `cluster` along x.
+inline cudaLaunchAttribute cluster_dim_attr(int cluster) {
+  cudaLaunchAttribute a = {};
+  a.id = cudaLaunchAttributeClusterDimension;
+  a.val.clusterDim.x = static_cast<unsigned>(cluster);
+  a.val.clusterDim.y = 1;
+  a.val.clusterDim.z = 1;
+  return a;
+}
+
 // launch_pdl with blocks grouped in thread-block clusters of `cluster` along x (1: none; more
 // needs sm_90 and grid.x a multiple of it).
 template <typename... KArgs, typename... Args>
@@ -74,12 +84,7 @@ Status launch_pdl_cluster(const char* op, int cluster, void (*kernel)(KArgs...),
   cfg.stream = s.get();
   cudaLaunchAttribute attr[2];
   cfg.attrs = attr;
-  if (cluster > 1) {
-    attr[cfg.numAttrs].id = cudaLaunchAttributeClusterDimension;
-    attr[cfg.numAttrs].val.clusterDim.x = static_cast<unsigned>(cluster);
-    attr[cfg.numAttrs].val.clusterDim.y = 1;
-    attr[cfg.numAttrs++].val.clusterDim.z = 1;
-  }
+  if (cluster > 1) attr[cfg.numAttrs++] = cluster_dim_attr(cluster);
   if (pdl_enabled(s)) {
     attr[cfg.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[cfg.numAttrs++].val.programmaticStreamSerializationAllowed = 1;

@@ -505,11 +505,7 @@ int decode_active_clusters() {
     cfg.gridDim = dim3(kCL);
     cfg.blockDim = dim3(kClusterWarps * 32);
     cfg.dynamicSmemBytes = decode_mma_smem<kClusterWarps>(DMAX);
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = kCL;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
+    cudaLaunchAttribute attr = cluster_dim_attr(kCL);
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int clusters = 0;

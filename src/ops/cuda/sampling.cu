@@ -549,10 +549,7 @@ cudaLaunchConfig_t sample_config(int rows, size_t smem, cudaStream_t stream, cud
   cfg.blockDim = dim3(kThreads);
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  attr->id = cudaLaunchAttributeClusterDimension;
-  attr->val.clusterDim.x = CL;
-  attr->val.clusterDim.y = 1;
-  attr->val.clusterDim.z = 1;
+  *attr = cluster_dim_attr(CL);
   if (CL > 1) {
     cfg.attrs = attr;
     cfg.numAttrs = 1;
