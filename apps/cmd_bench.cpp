@@ -151,7 +151,7 @@ int run_kernels(const Options& o) {
   if (!o.anchor.empty()) args.insert(args.end(), {"--anchors", o.anchor});
   if (!o.llamacpp_anchor.empty()) args.insert(args.end(), {"--llamacpp-anchors", o.llamacpp_anchor});
   if (o.quick) args.push_back("--quick");
-  args.insert(args.end(), {"--nf4-scales", o.nf4_scales == "dq" ? "dq" : "fp32"});
+  args.insert(args.end(), {"--nf4-scales", o.nf4_scales == "auto" ? "fp16" : o.nf4_scales});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   if (const int rc = gemv_bench_main(static_cast<int>(argv.size()), argv.data()); rc != 0 || tmp.empty()) return rc;
@@ -192,14 +192,14 @@ int run(const Options& o) {
   double copy_bw = 0;
   size_t step_bytes = 0;
   std::string format = "model";
-  bool nf4_kept = false;  // NF4 absmax on the GPU as 1-byte double-quantized codes (else fp32)
+  std::string nf4_absmax;  // the forms NF4 absmax took on the GPU (CudaModel::nf4_absmax)
   if (o.device == "cuda") {
 #ifdef NIBBLE_HAVE_CUDA
     cuda::CudaOptions co;
     co.graphs = !o.no_graphs;
-    if (o.nf4_scales == "fp32") co.nf4_scales = cuda::Nf4Scales::kFp32;
-    else if (o.nf4_scales == "dq") co.nf4_scales = cuda::Nf4Scales::kDoubleQuant;
-    else if (o.nf4_scales != "auto") return report_error(Status::invalid("bench: --nf4-scales must be auto, fp32 or dq"));
+    auto scales = cuda::parse_nf4_scales(o.nf4_scales);
+    if (!scales) return report_error(scales.status());
+    co.nf4_scales = *scales;
     Result<std::unique_ptr<cuda::CudaModel>> g = Status::internal("unreachable");
     if (!o.config.empty()) {
       std::optional<cuda::W4Format> f;
@@ -219,7 +219,7 @@ int run(const Options& o) {
     copy_bw = *bw;
     step_bytes = (*g)->weight_stream_bytes();
     format = (*g)->weight_format();
-    nf4_kept = (*g)->nf4_double_quant_kept();
+    nf4_absmax = (*g)->nf4_absmax();
     exec = std::move(*g);
 #else
     return report_error(Status::unsupported("bench: this build has no CUDA backend"));
@@ -256,7 +256,7 @@ int run(const Options& o) {
   nlohmann::json rec = {{"format", format}, {"batch", o.batch}, {"prompt_tokens", o.prompt}, {"gen_tokens", o.gen},
                         {"tok_per_s", decode_tps}, {"ms_per_step", t->decode_s * 1e3 / o.gen},
                         {"prefill_tok_per_s", prefill_tps}, {"ttft_ms", t->prefill_s * 1e3}};
-  if (o.device == "cuda" && (format == "nf4" || format == "mixed")) rec["nf4_scales"] = nf4_kept ? "double-quantized" : "fp32";
+  if (!nf4_absmax.empty()) rec["nf4_scales"] = nf4_absmax;
   const std::string decode_how =
       ops::sampling_uses_draw(o.sampling)
           ? fmt::format("sampled: temperature {}, top-k {}, top-p {}, min-p {}, repeat penalty {}", o.sampling.temperature,
@@ -299,7 +299,7 @@ int run(const Options& o) {
   std::printf("device   %s%s\n", exec->device_name().c_str(),
               o.device == "cpu" ? fmt::format(", {} threads", threads).c_str() : "");
   if (rec.contains("nf4_scales"))
-    std::printf("weights  NF4 absmax %s\n", nf4_kept ? "kept double-quantized (1 byte a block)" : "widened to fp32");
+    std::printf("weights  NF4 absmax %s\n", nf4_absmax.c_str());
   std::printf("%-8s %8s %8s %12s %14s\n", "phase", "batch", "tokens", "tok/s", "ms");
   std::printf("%-8s %8d %8d %12.1f %14.1f  (time to first token)\n", "prefill", o.batch, o.prompt, prefill_tps,
               t->prefill_s * 1e3);
@@ -335,8 +335,9 @@ const bool registered = register_command({
       sub.add_flag("--quick", o->quick, "with --kernels: fewer configurations and repetitions");
       sub.add_flag("--no-graphs", o->no_graphs, "GPU: launch every kernel of a decode step instead of a CUDA graph");
       sub.add_option("--nf4-scales", o->nf4_scales,
-                     "GPU: double-quantized NF4 absmax widened to fp32 (fp32), kept as 1-byte codes (dq), or fp32 "
-                     "where it fits (auto)")
+                     "GPU: NF4 absmax as fp16 (fp16: the fastest, each within 2^-11), as fp32 (fp32: exactly the "
+                     "file's), double-quantized NF4 kept as 1-byte codes (dq), or fp16 where it fits and dq "
+                     "otherwise (auto)")
           ->capture_default_str();
       sub.add_option("--out", o->out, "append an e2e record to this results JSON");
       sub.add_option("--anchor", o->anchor,

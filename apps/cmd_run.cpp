@@ -36,6 +36,7 @@ struct Options {
   bool json = false;
   std::string numerics = "exact";
   std::string device = "cpu";
+  std::string nf4_scales = "auto";
 };
 
 // Streams generated text to stdout, holding back any tail that could still become a stop
@@ -152,11 +153,15 @@ int run(Options o) {
   std::unique_ptr<cuda::CudaModel> gpu;
   if (o.device == "cuda") {
     if (o.numerics != "exact") return report_error(Status::invalid("--numerics llamacpp is a CPU mode"));
-    auto g = cuda::CudaModel::create(*bundle->model);
+    cuda::CudaOptions co;
+    auto scales = cuda::parse_nf4_scales(o.nf4_scales);
+    if (!scales) return report_error(scales.status());
+    co.nf4_scales = *scales;
+    auto g = cuda::CudaModel::create(*bundle->model, co);
     if (!g) return report_error(g.status());
     gpu = std::move(*g);
     if (gpu->nf4_double_quant_kept())
-      std::fprintf(stderr, "note: NF4 absmax kept double-quantized on the GPU (fp32 absmax, which decode faster, would not fit)\n");
+      std::fprintf(stderr, "note: NF4 absmax kept double-quantized on the GPU (fp16 absmax, which decode faster, would not fit)\n");
     exec = gpu.get();
   }
 #else
@@ -233,6 +238,12 @@ const bool registered = register_command({
       sub.add_flag("--json", o->json, "end with one JSON record: tokens, speeds, stop reason");
       sub.add_option("--device", o->device, "cpu or cuda (the GPU backend)")
           ->check(CLI::IsMember({"cpu", "cuda"}))
+          ->capture_default_str();
+      sub.add_option("--nf4-scales", o->nf4_scales,
+                     "GPU: NF4 absmax as fp16 (fp16: the fastest, each within 2^-11), as fp32 (fp32: exactly the "
+                     "file's), double-quantized NF4 kept as 1-byte codes (dq), or fp16 where it fits and dq "
+                     "otherwise (auto)")
+          ->check(CLI::IsMember({"auto", "fp16", "fp32", "dq"}))
           ->capture_default_str();
       sub.add_option("--numerics", o->numerics,
                      "exact: fp32 on dequantized weights; llamacpp: llama.cpp's CPU roundings (Q8 activations, "

@@ -19,10 +19,11 @@
 //                          [--quick] [--only SHAPE]
 //                          [--format nf4|int4|mxfp4] [--m M] [--config I] [--configs I,J,...]
 //                          [--no-dequant] [--chain | --chain-only] [--chain-configs I,J,...]
-//                          [--nf4-scales fp32|dq]
+//                          [--nf4-scales fp16|fp32|dq]
 // NF4 weights are drawn double-quantized, as checkpoints ship them, and timed as the engine holds
-// them by default: absmax widened to fp32 (w4_widen_nested; --nf4-scales dq keeps the 1-byte
-// codes). The floor counts the double-quantized bytes either way.
+// them by default: absmax widened to fp32 (w4_widen_nested), then rounded to fp16
+// (w4_narrow_absmax); --nf4-scales fp32 stops at fp32, dq keeps the 1-byte codes. The floor
+// counts the double-quantized bytes in every form.
 // It also times w4_dequant_bf16 per shape and format (bytes = packed weight + bf16 matrix).
 //
 // --chain: the GEMVs of a decode step back to back, as the engine runs them: the four of a
@@ -100,8 +101,8 @@ void fill_random(std::vector<uint8_t>& v) {
 
 // A weight in the GEMV layout with random codes and valid random scales (timing does not
 // depend on the values; the tests check correctness against the canonical formats). NF4 is
-// double-quantized, then with `nf4_fp32` widened to fp32 absmax as the engine holds it by default.
-W4Packed random_weight(W4Format f, int64_t n, int64_t k, bool nf4_fp32) {
+// double-quantized, then put in the absmax form `nf4` names, as the engine does.
+W4Packed random_weight(W4Format f, int64_t n, int64_t k, Nf4Absmax nf4) {
   W4Packed w;
   w.format = f;
   w.n = n;
@@ -146,10 +147,11 @@ W4Packed random_weight(W4Format f, int64_t n, int64_t k, bool nf4_fp32) {
       break;
     }
   }
-  if (nf4_fp32 && f == W4Format::kNf4) {
+  if (nf4 != Nf4Absmax::kNested && f == W4Format::kNf4) {
     auto wide = w4_widen_nested(w);
     OK(wide.status());
-    return std::move(wide.value());
+    w = std::move(wide.value());
+    if (nf4 == Nf4Absmax::kFp16) OK(w4_narrow_absmax(w));
   }
   return w;
 }
@@ -302,7 +304,7 @@ int v3_default(W4Format f, int m) {
 }
 
 nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std::string& only_format, int only_m,
-                         bool quick, const std::vector<int>& extra_configs, bool nf4_fp32) {
+                         bool quick, const std::vector<int>& extra_configs, Nf4Absmax nf4) {
   struct LayerShape {
     const char* name;
     int64_t n, k;
@@ -319,7 +321,7 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
     std::vector<W4Device> base;
     size_t weight_bytes = 0;
     for (const auto& sh : shapes) {
-      const W4Packed host = random_weight(f, sh.n, sh.k, nf4_fp32);
+      const W4Packed host = random_weight(f, sh.n, sh.k, nf4);
       auto d = upload(host, s);
       OK(d.status());
       base.push_back(std::move(d.value()));
@@ -434,7 +436,8 @@ int gemv_bench_main(int argc, char** argv) {
   std::string out_path, anchors_path, llamacpp_path;
   std::string only_shape, only_format;
   int only_m = 0, only_config = -1;
-  bool quick = false, dequant = true, chain = false, chain_only = false, nf4_fp32 = true;
+  bool quick = false, dequant = true, chain = false, chain_only = false;
+  Nf4Absmax nf4 = Nf4Absmax::kFp16;
   std::vector<int> config_list, chain_configs;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -446,7 +449,14 @@ int gemv_bench_main(int argc, char** argv) {
     else if (a == "--anchors" && i + 1 < argc) anchors_path = argv[++i];
     else if (a == "--llamacpp-anchors" && i + 1 < argc) llamacpp_path = argv[++i];
     else if (a == "--quick") quick = true;
-    else if (a == "--nf4-scales" && i + 1 < argc) nf4_fp32 = std::string(argv[++i]) != "dq";
+    else if (a == "--nf4-scales" && i + 1 < argc) {
+      const std::string v = argv[++i];
+      if (v != "fp16" && v != "fp32" && v != "dq") {
+        std::fprintf(stderr, "--nf4-scales must be fp16, fp32 or dq, got %s\n", v.c_str());
+        return 2;
+      }
+      nf4 = v == "fp16" ? Nf4Absmax::kFp16 : v == "fp32" ? Nf4Absmax::kFp32 : Nf4Absmax::kNested;
+    }
     else if (a == "--no-dequant") dequant = false;
     else if (a == "--chain") chain = true;
     else if (a == "--chain-only") chain = chain_only = true;
@@ -460,7 +470,7 @@ int gemv_bench_main(int argc, char** argv) {
     }
     else {
       std::fprintf(stderr, "usage: %s [--out FILE.json] [--anchors FILE.json] [--llamacpp-anchors FILE.json] [--quick] [--only SHAPE] "
-                   "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only] [--nf4-scales fp32|dq]\n", argv[0]);
+                   "[--format F] [--m M] [--config I] [--configs I,J] [--no-dequant] [--chain|--chain-only] [--nf4-scales fp16|fp32|dq]\n", argv[0]);
       return 2;
     }
   }
@@ -533,14 +543,14 @@ int gemv_bench_main(int argc, char** argv) {
   OK(s.upload(x_r.value().get(), xh.data(), xh.size() * 2));
 
   nlohmann::json chain_records = nlohmann::json::array();
-  if (chain) chain_records = run_chain(s, dev, bw, only_format, only_m, quick, chain_configs, nf4_fp32);
+  if (chain) chain_records = run_chain(s, dev, bw, only_format, only_m, quick, chain_configs, nf4);
 
   for (const Shape& sh : kShapes) {
     if (chain_only) break;
     if (!only_shape.empty() && only_shape != sh.name) continue;
     for (W4Format f : formats) {
       if (!only_format.empty() && only_format != w4_format_name(f)) continue;
-      const W4Packed host = random_weight(f, sh.n, sh.k, nf4_fp32);
+      const W4Packed host = random_weight(f, sh.n, sh.k, nf4);
       auto first = upload(host, s);
       OK(first.status());
       std::vector<W4Device> ws;
@@ -698,7 +708,9 @@ int gemv_bench_main(int argc, char** argv) {
                         {"dequant_bf16", dequant_records},
                         {"chain", chain_records},
                         {"pdl", std::getenv("NIBBLE_NO_PDL") == nullptr && dev.cc_major >= 9},
-                        {"nf4_scales", nf4_fp32 ? "fp32 (widened from double quantization)" : "double-quantized"}};
+                        {"nf4_scales", nf4 == Nf4Absmax::kFp16   ? "fp16 (widened from double quantization, rounded)"
+                                       : nf4 == Nf4Absmax::kFp32 ? "fp32 (widened from double quantization)"
+                                                                 : "double-quantized"}};
   if (!out_path.empty()) {
     std::ofstream o(out_path);
     o << doc.dump(1) << "\n";

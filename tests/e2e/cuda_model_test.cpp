@@ -225,9 +225,9 @@ std::string write_random_llama(const fs::path& dir) {
 
 // write_random_llama's linear weights as packed NF4 (blocks of 64) on the device, fused as the
 // GPU model fuses them (q|k|v, gate|up, o, down: every part a multiple of 16 rows): codes plus
-// fp32 absmax, or where double quantization is kept, 1-byte absmax codes, each part's nested
-// absmax (one fp32 per 256 blocks) and the 256-entry map.
-size_t nf4_linear_device_bytes(bool nested_kept) {
+// fp16 or fp32 absmax, or where double quantization is kept, 1-byte absmax codes, each part's
+// nested absmax (one fp32 per 256 blocks) and the 256-entry map.
+size_t nf4_linear_device_bytes(Nf4Absmax form) {
   const std::vector<std::vector<int64_t>> fused = {{256, 128, 128}, {256}, {512, 512}, {256}};  // rows of each part
   const int64_t ks[] = {256, 256, 256, 512};
   size_t b = 0;
@@ -239,7 +239,10 @@ size_t nf4_linear_device_bytes(bool nested_kept) {
         nested += (r * ks[i] / 64 + 255) / 256;
       }
       const int64_t blocks = rows * ks[i] / 64;
-      b += static_cast<size_t>(rows * ks[i] / 2 + (nested_kept ? blocks + 4 * nested + 4 * 256 : 4 * blocks));
+      const int64_t absmax = form == Nf4Absmax::kNested ? blocks + 4 * nested + 4 * 256
+                             : form == Nf4Absmax::kFp16 ? 2 * blocks
+                                                        : 4 * blocks;
+      b += static_cast<size_t>(rows * ks[i] / 2 + absmax);
     }
   return b;
 }
@@ -262,9 +265,10 @@ size_t nf4_stream_bytes(bool double_quant) {
 
 // Checkpoints quantized by `nibble quantize` (bitsandbytes NF4 with and without double
 // quantization, INT4 group 128, MXFP4) run on the GPU's packed 4-bit path and give the CPU's
-// logits on the same file, within bf16 tolerance. Double-quantized NF4 is widened to fp32
-// absmax by default and kept as the file has it with Nf4Scales::kDoubleQuant (fused q/k/v with
-// three offsets, gate|up interleaved); the step's byte count is the file's either way.
+// logits on the same file, within bf16 tolerance. NF4 absmax go as fp16 by default (double-
+// quantized ones widened first), as fp32 with Nf4Scales::kFp32, and double-quantized NF4 is kept
+// as the file has it with Nf4Scales::kDoubleQuant (fused q/k/v with three offsets, gate|up
+// interleaved; plain NF4 then goes as fp32); the step's byte count is the file's in every form.
 TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
   SKIP_WITHOUT_GPU();
   const fs::path root = fs::temp_directory_path() / ("nibble_cuda_quant_" + std::to_string(::getpid()));
@@ -274,12 +278,15 @@ TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
     quant::QuantizeOptions opt;
     Nf4Scales scales;
     const char* gpu_format;
+    Nf4Absmax form;  // the NF4 absmax form expected on the device
   };
-  const Case cases[] = {{"nf4-dq", {"nf4", 0, true}, Nf4Scales::kAuto, "nf4"},
-                        {"nf4-dq-kept", {"nf4", 0, true}, Nf4Scales::kDoubleQuant, "nf4"},
-                        {"nf4", {"nf4", 0, false}, Nf4Scales::kDoubleQuant, "nf4"},
-                        {"int4", {"int4", 0, true}, Nf4Scales::kAuto, "int4"},
-                        {"mxfp4", {"mxfp4", 0, true}, Nf4Scales::kAuto, "mxfp4"}};
+  const Case cases[] = {{"nf4-dq", {"nf4", 0, true}, Nf4Scales::kAuto, "nf4", Nf4Absmax::kFp16},
+                        {"nf4-dq-fp32", {"nf4", 0, true}, Nf4Scales::kFp32, "nf4", Nf4Absmax::kFp32},
+                        {"nf4-dq-kept", {"nf4", 0, true}, Nf4Scales::kDoubleQuant, "nf4", Nf4Absmax::kNested},
+                        {"nf4", {"nf4", 0, false}, Nf4Scales::kAuto, "nf4", Nf4Absmax::kFp16},
+                        {"nf4-fp32", {"nf4", 0, false}, Nf4Scales::kDoubleQuant, "nf4", Nf4Absmax::kFp32},
+                        {"int4", {"int4", 0, true}, Nf4Scales::kAuto, "int4", Nf4Absmax::kFp16},
+                        {"mxfp4", {"mxfp4", 0, true}, Nf4Scales::kAuto, "mxfp4", Nf4Absmax::kFp16}};
   std::vector<int32_t> prompt(40);
   for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 193 + 7) % 512);
   for (const Case& c : cases) {
@@ -295,8 +302,10 @@ TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
     ASSERT_TRUE(gpu.is_ok()) << gpu.status().message();
     EXPECT_EQ((*gpu)->weight_format(), c.gpu_format);
     if (c.opt.format == "nf4") {
-      const bool kept = c.opt.double_quant && c.scales == Nf4Scales::kDoubleQuant;
-      EXPECT_EQ((*gpu)->linear_device_bytes(), nf4_linear_device_bytes(kept));
+      EXPECT_EQ((*gpu)->linear_device_bytes(), nf4_linear_device_bytes(c.form));
+      EXPECT_EQ((*gpu)->nf4_absmax(), c.form == Nf4Absmax::kFp16   ? "fp16"
+                                      : c.form == Nf4Absmax::kFp32 ? "fp32"
+                                                                   : "double-quantized");
       EXPECT_EQ((*gpu)->weight_stream_bytes(), nf4_stream_bytes(c.opt.double_quant));
     }
     // 40 rows at once (dequantize + GEMM), chunks of 12 (the skinny GEMV) and one token at a
@@ -313,22 +322,37 @@ TEST(CudaModel, QuantizedCheckpointsFollowTheCpu) {
   fs::remove_all(root, ec);
 }
 
-// Nf4Scales::kAuto widens NF4 absmax to fp32 when that fits, and keeps the double quantization
+// The command lines' names for the NF4 absmax forms (no GPU needed).
+TEST(CudaModel, Nf4ScalesNames) {
+  EXPECT_EQ(parse_nf4_scales("auto").value(), Nf4Scales::kAuto);
+  EXPECT_EQ(parse_nf4_scales("fp16").value(), Nf4Scales::kFp16);
+  EXPECT_EQ(parse_nf4_scales("fp32").value(), Nf4Scales::kFp32);
+  EXPECT_EQ(parse_nf4_scales("dq").value(), Nf4Scales::kDoubleQuant);
+  auto bad = parse_nf4_scales("bf16");
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("'bf16'"), std::string::npos) << bad.status().message();
+}
+
+// Nf4Scales::kAuto puts NF4 absmax in fp16 when that fits, and keeps the double quantization
 // when only the smaller form fits: here with a ballast allocation leaving free memory between the
-// two (a Llama-3-8B-sized random model: 3.6 GB kept, 3.9 GB widened).
-TEST(CudaModel, Nf4KeepsDoubleQuantWhenFp32WouldNotFit) {
+// two (a Llama-3-8B-shaped random model with 64 layers: 7.1 GB kept, 7.3 GB with fp16 absmax).
+TEST(CudaModel, Nf4KeepsDoubleQuantWhenFp16WouldNotFit) {
   SKIP_WITHOUT_GPU();
   auto cfg = load_model_config_file(std::string(NIBBLE_TEST_DATA) + "/../../bench/configs/llama3-8b.json");
   ASSERT_TRUE(cfg.is_ok()) << cfg.status().message();
   ModelConfig c = *cfg;
   c.vocab_size = 32000;
-  const size_t kept = CudaModel::random_weight_bytes(c, W4Format::kNf4, true);
-  const size_t wide = CudaModel::random_weight_bytes(c, W4Format::kNf4, false);
+  c.n_layers = 64;
+  c.layers.resize(64, c.layers.empty() ? LayerConfig{} : c.layers[0]);
+  const size_t kept = CudaModel::random_weight_bytes(c, W4Format::kNf4, Nf4Absmax::kNested);
+  const size_t wide = CudaModel::random_weight_bytes(c, W4Format::kNf4, Nf4Absmax::kFp16);
   ASSERT_GT(wide, kept + (size_t(200) << 20));
   {
     auto ample = CudaModel::create_random(c, W4Format::kNf4, 3);
     ASSERT_TRUE(ample.is_ok()) << ample.status().message();
     EXPECT_FALSE((*ample)->nf4_double_quant_kept());
+    EXPECT_EQ((*ample)->nf4_absmax(), "fp16");
   }
   // Leave free: the kept form, the 256 MB check_fits keeps aside, and half the difference.
   size_t free_b = 0, total_b = 0;

@@ -22,11 +22,12 @@
 namespace nibble::cuda {
 namespace {
 
-enum class DqKind { kNf4, kNf4Dq, kInt4Sym, kInt4Zeros, kMxfp4 };
+enum class DqKind { kNf4, kNf4Dq, kNf4Half, kInt4Sym, kInt4Zeros, kMxfp4 };
 const char* dq_name(DqKind k) {
   switch (k) {
     case DqKind::kNf4: return "nf4";
     case DqKind::kNf4Dq: return "nf4-dq";
+    case DqKind::kNf4Half: return "nf4-half";
     case DqKind::kInt4Sym: return "int4-sym";
     case DqKind::kInt4Zeros: return "int4-zeros";
     case DqKind::kMxfp4: return "mxfp4";
@@ -40,6 +41,12 @@ Result<W4Packed> dq_random_weight(DqKind kind, int64_t n, int64_t k) {
     case DqKind::kNf4: {
       auto q = quant::bnb4_quantize(w.data(), n * k, 64, quant::Bnb4Type::kNf4);
       return pack_nf4(q.packed.data(), n, k, 64, q.absmax.data());
+    }
+    case DqKind::kNf4Half: {  // absmax rounded to fp16 (w4_narrow_absmax)
+      auto q = quant::bnb4_quantize(w.data(), n * k, 64, quant::Bnb4Type::kNf4);
+      NB_ASSIGN_OR_RETURN(W4Packed p, pack_nf4(q.packed.data(), n, k, 64, q.absmax.data()));
+      NB_TRY(w4_narrow_absmax(p));
+      return p;
     }
     case DqKind::kNf4Dq: {
       auto q = quant::bnb4_quantize(w.data(), n * k, 64, quant::Bnb4Type::kNf4);
@@ -93,7 +100,8 @@ void check_dequant(Stream& st, const W4Packed& w, const std::string& what) {
 
 TEST(CudaW4Dequant, MatchesPackedValueExactly) {
   NB_REQUIRE_GPU();
-  for (DqKind kind : {DqKind::kNf4, DqKind::kNf4Dq, DqKind::kInt4Sym, DqKind::kInt4Zeros, DqKind::kMxfp4}) {
+  for (DqKind kind :
+       {DqKind::kNf4, DqKind::kNf4Dq, DqKind::kNf4Half, DqKind::kInt4Sym, DqKind::kInt4Zeros, DqKind::kMxfp4}) {
     const bool int4 = kind == DqKind::kInt4Sym || kind == DqKind::kInt4Zeros;
     for (int64_t n : {1, 17, 4097})
       for (int64_t k : {int4 ? 128 : 64, int4 ? 1152 : 1216}) {

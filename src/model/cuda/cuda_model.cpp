@@ -28,11 +28,16 @@ Status check_fits(size_t bytes, const Stream& s, const char* what) {
   return Status::ok();
 }
 
-// Whether double-quantized NF4 keeps its 1-byte absmax codes on the device (Nf4Scales): asked for,
-// or (auto) the weights with fp32 absmax, `need_fp32` bytes, would not fit.
-bool keep_nf4_nested(const CudaOptions& o, size_t need_fp32, const Stream& s) {
-  return o.nf4_scales == Nf4Scales::kDoubleQuant ||
-         (o.nf4_scales == Nf4Scales::kAuto && !check_fits(need_fp32, s, "").is_ok());
+// The NF4 absmax form asked for (Nf4Scales); kAuto: fp16, unless the weights in that form,
+// `need_fp16` bytes, would not fit, then the file's double quantization kept.
+Nf4Absmax nf4_absmax_form(const CudaOptions& o, size_t need_fp16, const Stream& s) {
+  switch (o.nf4_scales) {
+    case Nf4Scales::kFp16: return Nf4Absmax::kFp16;
+    case Nf4Scales::kFp32: return Nf4Absmax::kFp32;
+    case Nf4Scales::kDoubleQuant: return Nf4Absmax::kNested;
+    case Nf4Scales::kAuto: break;
+  }
+  return check_fits(need_fp16, s, "").is_ok() ? Nf4Absmax::kFp16 : Nf4Absmax::kNested;
 }
 
 Result<std::unique_ptr<CudaModel::Impl>> make_impl(const CudaOptions& o) {
@@ -45,6 +50,14 @@ Result<std::unique_ptr<CudaModel::Impl>> make_impl(const CudaOptions& o) {
 }
 
 }  // namespace
+
+Result<Nf4Scales> parse_nf4_scales(const std::string& name) {
+  if (name == "auto") return Nf4Scales::kAuto;
+  if (name == "fp16") return Nf4Scales::kFp16;
+  if (name == "fp32") return Nf4Scales::kFp32;
+  if (name == "dq") return Nf4Scales::kDoubleQuant;
+  return Status::invalid("--nf4-scales must be auto, fp16, fp32 or dq, got '{}'", name);
+}
 
 CudaModel::~CudaModel() = default;
 
@@ -61,17 +74,17 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
   const bool tied = w.lm_head.data == w.embed.data && w.lm_head.quant == w.embed.quant;
 
   // What it will take, before anything is uploaded; double-quantized NF4 kept as it is when
-  // widening its absmax would not fit (Nf4Scales).
-  auto need = [&](bool keep_nested) {
+  // its absmax as fp16 would not fit (Nf4Scales).
+  auto need = [&](Nf4Absmax nf4) {
     size_t b = static_cast<size_t>(c.vocab_size) * c.hidden_size * 2 * (tied ? 1 : 2);
     for (const LayerWeights& L : w.layers) {
       const ops::WeightView* lin[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-      b += GpuLinear::device_bytes(lin, keep_nested);
+      b += GpuLinear::device_bytes(lin, nf4);
     }
     return b;
   };
-  const bool keep_nested = keep_nf4_nested(options, need(false), s);
-  NB_TRY(check_fits(need(keep_nested), s, "the model's weights"));
+  const Nf4Absmax nf4 = nf4_absmax_form(options, need(Nf4Absmax::kFp16), s);
+  NB_TRY(check_fits(need(nf4), s, "the model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, upload_bf16(w.embed, s));
   if (tied) {
@@ -101,10 +114,10 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
     const ops::WeightView* o[] = {&L.o};
     const ops::WeightView* gate_up[] = {&L.gate, &L.up};
     const ops::WeightView* down[] = {&L.down};
-    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::upload(qkv, s, /*glu=*/false, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::upload(o, s, /*glu=*/false, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s, /*glu=*/true, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::upload(down, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::upload(qkv, s, /*glu=*/false, nf4));
+    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::upload(o, s, /*glu=*/false, nf4));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::upload(gate_up, s, /*glu=*/true, nf4));
+    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::upload(down, s, /*glu=*/false, nf4));
     if (!L.q_bias.empty()) {
       std::vector<float> bias;
       for (const ops::WeightView* b : {&L.q_bias, &L.k_bias, &L.v_bias}) {
@@ -121,10 +134,11 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create(const Model& cpu, const Cud
   return m;
 }
 
-size_t CudaModel::random_weight_bytes(const ModelConfig& c, std::optional<W4Format> format, bool nf4_kept) {
+size_t CudaModel::random_weight_bytes(const ModelConfig& c, std::optional<W4Format> format, Nf4Absmax nf4) {
   const double h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
   const double linear = c.n_layers * (h * (qd + 2 * kvd) + qd * h + 3.0 * h * f);
-  const double absmax = nf4_kept ? 1.0 / 64 : 4.0 / 64;  // NF4: 1-byte codes or fp32 per block of 64
+  // NF4: 1-byte codes, fp16 or fp32 per block of 64
+  const double absmax = nf4 == Nf4Absmax::kNested ? 1.0 / 64 : nf4 == Nf4Absmax::kFp16 ? 2.0 / 64 : 4.0 / 64;
   const double bytes_per_weight =
       format ? 0.5 + (*format == W4Format::kNf4 ? absmax : *format == W4Format::kInt4 ? 2.0 / 128 : 1.0 / 32) : 2.0;
   return static_cast<size_t>(linear * bytes_per_weight) + size_t(c.vocab_size) * c.hidden_size * 2 * (c.tie_word_embeddings ? 1 : 2);
@@ -139,8 +153,8 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
   Impl& st = *m->impl_;
   Stream& s = *st.stream;
   const int h = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), f = c.intermediate_size;
-  const bool keep_nested = keep_nf4_nested(options, random_weight_bytes(c, format, false), s);
-  NB_TRY(check_fits(random_weight_bytes(c, format, keep_nested), s, "the random model's weights"));
+  const Nf4Absmax nf4 = nf4_absmax_form(options, random_weight_bytes(c, format, Nf4Absmax::kFp16), s);
+  NB_TRY(check_fits(random_weight_bytes(c, format, nf4), s, "the random model's weights"));
 
   NB_ASSIGN_OR_RETURN(st.embed, random_bf16_matrix(c.vocab_size, h, seed, s));
   st.lm_head = st.embed.get();
@@ -165,10 +179,10 @@ Result<std::unique_ptr<CudaModel>> CudaModel::create_random(const ModelConfig& c
       NB_ASSIGN_OR_RETURN(g.k_norm, constant_bf16(c.head_dim, one, s));
     }
     const uint64_t ls = seed + 1000 * (l + 1);
-    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::random(format, qd + 2 * kvd, h, ls + 1, s, /*glu=*/false, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::random(format, h, qd, ls + 2, s, /*glu=*/false, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s, /*glu=*/true, keep_nested));
-    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s, /*glu=*/false, keep_nested));
+    NB_ASSIGN_OR_RETURN(g.qkv, GpuLinear::random(format, qd + 2 * kvd, h, ls + 1, s, /*glu=*/false, nf4));
+    NB_ASSIGN_OR_RETURN(g.o, GpuLinear::random(format, h, qd, ls + 2, s, /*glu=*/false, nf4));
+    NB_ASSIGN_OR_RETURN(g.gate_up, GpuLinear::random(format, 2 * f, h, ls + 3, s, /*glu=*/true, nf4));
+    NB_ASSIGN_OR_RETURN(g.down, GpuLinear::random(format, h, f, ls + 4, s, /*glu=*/false, nf4));
     const RopeConfig& rope = static_cast<size_t>(l) < c.layers.size() ? c.layers[l].rope : RopeConfig{};
     NB_ASSIGN_OR_RETURN(g.inv_freq, to_device(rope_inv_freq(rope, c.head_dim), s));
     st.layers.push_back(std::move(g));
@@ -207,6 +221,20 @@ bool CudaModel::nf4_double_quant_kept() const {
     for (const GpuLinear* lin : {&g.qkv, &g.o, &g.gate_up, &g.down})
       if (lin->w4_flags() & kW4DoubleQuant) return true;
   return false;
+}
+
+std::string CudaModel::nf4_absmax() const {
+  bool fp16 = false, fp32 = false, nested = false;
+  for (const GpuLayer& g : impl_->layers)
+    for (const GpuLinear* lin : {&g.qkv, &g.o, &g.gate_up, &g.down}) {
+      if (!lin->is_w4() || std::string(lin->format_name()) != "nf4") continue;
+      const uint32_t f = lin->w4_flags();
+      ((f & kW4DoubleQuant) ? nested : (f & kW4ScaleF16) ? fp16 : fp32) = true;
+    }
+  std::string out;
+  for (auto [on, name] : {std::pair{fp16, "fp16"}, {fp32, "fp32"}, {nested, "double-quantized"}})
+    if (on) out += (out.empty() ? "" : "+") + std::string(name);
+  return out;
 }
 
 std::string CudaModel::weight_format() const {

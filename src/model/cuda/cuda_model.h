@@ -15,11 +15,14 @@
 
 namespace nibble::cuda {
 
-// How double-quantized NF4 (bitsandbytes' default) sits on the GPU: its absmax widened to fp32
-// (4 bytes a block of 64: the GEMV decodes them faster than the 1-byte codes save, measured in
-// docs/gpu_backend.md), or kept as the file has them (1 byte a block, ~8 % less weight memory).
-// kAuto widens when the widened weights fit and keeps them otherwise.
-enum class Nf4Scales { kAuto, kFp32, kDoubleQuant };
+// How NF4 absmax sit on the GPU (docs/gpu_backend.md, "NF4 absmax"): fp16 (2 bytes a block of 64,
+// each rounded to nearest: at most 2^-11 of a weight, the fastest GEMV), fp32 (4 bytes, exactly
+// the file's values, or the double quantization's composed), or a double-quantized file's 1-byte
+// codes kept (~1 byte a block; decodes slowest). kAuto takes fp16 when those weights fit and keeps
+// the double quantization otherwise. A weight with an absmax above fp16's range keeps fp32.
+enum class Nf4Scales { kAuto, kFp16, kFp32, kDoubleQuant };
+// The command lines' names for it (`--nf4-scales auto|fp16|fp32|dq`); invalid_argument otherwise.
+Result<Nf4Scales> parse_nf4_scales(const std::string& name);
 
 struct CudaOptions {
   int device = 0;
@@ -36,9 +39,9 @@ class CudaModel : public Executor {
   // embeddings and LM head bf16 (as bitsandbytes checkpoints keep them).
   static Result<std::unique_ptr<CudaModel>> create_random(const ModelConfig& config, std::optional<W4Format> format,
                                                           uint64_t seed, const CudaOptions& options = {});
-  // Bytes create_random's weights take on the device (the memory check's figure): NF4 with fp32
-  // absmax, or with its double quantization kept.
-  static size_t random_weight_bytes(const ModelConfig& config, std::optional<W4Format> format, bool nf4_kept);
+  // Bytes create_random's weights take on the device (the memory check's figure), NF4 absmax in
+  // the form `nf4` names.
+  static size_t random_weight_bytes(const ModelConfig& config, std::optional<W4Format> format, Nf4Absmax nf4);
   ~CudaModel() override;
 
   const ModelConfig& config() const override { return config_; }
@@ -73,6 +76,9 @@ class CudaModel : public Executor {
   // Whether some NF4 weight kept its double quantization (Nf4Scales: asked for, or the fp32 form
   // would not have fit) instead of fp32 absmax.
   bool nf4_double_quant_kept() const;
+  // The forms NF4 absmax took on the device: "fp16", "fp32", "double-quantized", joined by "+"
+  // when weights differ (a weight out of fp16's range keeps fp32); empty without NF4 weights.
+  std::string nf4_absmax() const;
   // "nf4", "int4", "mxfp4", "bf16", or "mixed" (what the linear layers are stored as).
   std::string weight_format() const;
   // Device-to-device copy bandwidth (bytes read + written per second) over `bytes`, measured now.

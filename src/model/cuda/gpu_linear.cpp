@@ -23,11 +23,16 @@ const quant::Bnb4Nested* readable_nested(const ops::WeightView& w) {
   return b->nested();
 }
 
-// A packed weight on the device; double-quantized NF4 widened to fp32 absmax first unless
-// `keep_nested` (the form that decodes faster, docs/gpu_backend.md).
-Result<W4Device> upload_packed(W4Packed w, bool keep_nested, Stream& s) {
-  if ((w.flags & kW4DoubleQuant) && !keep_nested) {
+// A packed weight on the device in the NF4 absmax form `nf4` names: double-quantized NF4 widened
+// to fp32 absmax unless kNested, fp32 absmax rounded to fp16 for kFp16 where they all fit
+// (otherwise the weight keeps fp32: exact, slower).
+Result<W4Device> upload_packed(W4Packed w, Nf4Absmax nf4, Stream& s) {
+  if ((w.flags & kW4DoubleQuant) && nf4 != Nf4Absmax::kNested) {
     NB_ASSIGN_OR_RETURN(w, w4_widen_nested(w));
+  }
+  if (nf4 == Nf4Absmax::kFp16 && w.format == W4Format::kNf4 && !(w.flags & kW4DoubleQuant)) {
+    if (const Status narrowed = w4_narrow_absmax(w); !narrowed.is_ok() && narrowed.code() != StatusCode::kUnsupported)
+      return narrowed;
   }
   return cuda::upload(w, s);
 }
@@ -89,16 +94,18 @@ Result<std::vector<float>> weight_as_f32(const ops::WeightView& w) {
   return out;
 }
 
-size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts, bool keep_nested) {
+size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts, Nf4Absmax nf4) {
   size_t bytes = 0;
   for (const ops::WeightView* p : parts) {
     const std::string f = p->quant ? p->quant->format_name() : "";
     const size_t pad = static_cast<size_t>(16 * p->cols), blocks = static_cast<size_t>(p->rows * p->cols / 64);
     if (f == "nf4-b64") {
       // Codes plus 1 byte a block where double quantization is kept (the part fills whole nested
-      // blocks, so it stacks with others), else fp32 absmax; plus padding to 16 rows.
-      const bool kept = keep_nested && readable_nested(*p) && blocks % 256 == 0;
-      bytes += static_cast<size_t>(p->rows * p->cols / 2) + (kept ? blocks + blocks / 64 : 4 * blocks) + pad;
+      // blocks, so it stacks with others), else fp16 or fp32 absmax (fp16 where asked: a weight
+      // whose absmax do not fit fp16 takes 2 bytes a block more); plus padding to 16 rows.
+      const bool kept = nf4 == Nf4Absmax::kNested && readable_nested(*p) && blocks % 256 == 0;
+      const size_t absmax = kept ? blocks + blocks / 64 : (nf4 == Nf4Absmax::kFp16 ? 2 : 4) * blocks;
+      bytes += static_cast<size_t>(p->rows * p->cols / 2) + absmax + pad;
     } else if (f == "int4-g128" || f == "mxfp4") {
       bytes += p->quant->nbytes() + pad;  // the format's bytes plus padding to 16 rows
     } else {
@@ -109,7 +116,7 @@ size_t GpuLinear::device_bytes(std::span<const ops::WeightView* const> parts, bo
 }
 
 Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu,
-                                    bool keep_nested) {
+                                    Nf4Absmax nf4) {
   GpuLinear g;
   g.k_ = parts[0]->cols;
   for (const ops::WeightView* p : parts) {
@@ -117,8 +124,8 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
     g.n_ += p->rows;
   }
   // Packed when every part packs and the parts stack: first with double-quantized NF4 as the
-  // file has it (composed with each part's offset, then widened to fp32 absmax unless
-  // `keep_nested`), else (the parts do not stack double-quantized) each part's absmax in fp32.
+  // file has it (composed with each part's offset, then put in the form `nf4` names), else (the
+  // parts do not stack double-quantized) each part's absmax in fp32, then in that form.
   for (const bool nested : {true, false}) {
     std::vector<W4Packed> packed;
     for (const ops::WeightView* p : parts) {
@@ -141,7 +148,7 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
       if (auto cat = w4_concat_rows(ptrs); cat.is_ok()) whole = std::move(*cat);
     }
     if (whole) {
-      NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(*whole), keep_nested, s));
+      NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(*whole), nf4, s));
       return g;
     }
     const bool any_nested =
@@ -154,14 +161,14 @@ Result<GpuLinear> GpuLinear::upload(std::span<const ops::WeightView* const> part
 }
 
 Result<GpuLinear> GpuLinear::random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s,
-                                    bool glu, bool keep_nested) {
+                                    bool glu, Nf4Absmax nf4) {
   GpuLinear g;
   g.n_ = n;
   g.k_ = k;
   if (format) {
     g.glu_interleaved_ = glu && n % 16 == 0;
     NB_ASSIGN_OR_RETURN(W4Packed w, w4_random(*format, n, k, seed));
-    NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(w), keep_nested, s));
+    NB_ASSIGN_OR_RETURN(g.w4_, upload_packed(std::move(w), nf4, s));
     return g;
   }
   NB_ASSIGN_OR_RETURN(g.dense_, random_bf16_matrix(n, k, seed, s));

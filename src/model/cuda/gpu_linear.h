@@ -19,7 +19,8 @@ class GpuLinear {
   int64_t k() const { return k_; }
   bool is_w4() const { return w4_.has_value(); }
   const char* format_name() const { return w4_ ? w4_format_name(w4_->format) : "bf16"; }
-  // The packed weight's W4Flags (kW4DoubleQuant: NF4 absmax read as the file's 1-byte codes), 0 when dense.
+  // The packed weight's W4Flags (kW4DoubleQuant: NF4 absmax read as the file's 1-byte codes;
+  // kW4ScaleF16 on NF4: absmax as fp16), 0 when dense.
   uint32_t w4_flags() const { return w4_ ? w4_->flags : 0; }
   // Bytes the weight occupies on the device (codes, scales, zero points, nested absmax and map).
   size_t device_size() const {
@@ -45,20 +46,21 @@ class GpuLinear {
   // act-order, MXFP4) and they can be stacked; otherwise dequantized to bf16.
   // glu: the parts are {gate, up} of a gated MLP; packed, their rows are interleaved for the
   // gated epilogue when the formats allow it (w4_interleave_glu), else stacked.
-  // keep_nested: double-quantized NF4 stays so on the GPU (1 byte of absmax a block of 64, each
-  // part's own offset) wherever its parts stack that way (w4_concat_rows); otherwise, and by
-  // default, its absmax are widened to fp32, which decodes faster (docs/gpu_backend.md).
+  // nf4: how NF4 absmax go to the device. kNested: double-quantized NF4 stays so (1 byte of
+  // absmax a block of 64, each part's own offset) wherever its parts stack that way
+  // (w4_concat_rows), else its absmax are widened to fp32; kFp32 widens; kFp16 widens, then rounds
+  // to fp16 (w4_narrow_absmax) where every absmax fits.
   static Result<GpuLinear> upload(std::span<const ops::WeightView* const> parts, Stream& s, bool glu = false,
-                                  bool keep_nested = false);
+                                  Nf4Absmax nf4 = Nf4Absmax::kFp16);
   // A random weight [n, k]: packed in `format`, or dense bf16 when `format` is empty. glu: a
   // random gate|up weight, marked interleaved when packed and n % 16 == 0 (rows of a random
   // matrix in any order are a random matrix: nothing to move). NF4 is drawn double-quantized,
-  // as checkpoints ship it, and widened unless keep_nested, as upload does.
+  // as checkpoints ship it, then put in the form `nf4` names, as upload does.
   static Result<GpuLinear> random(std::optional<W4Format> format, int64_t n, int64_t k, uint64_t seed, Stream& s,
-                                  bool glu = false, bool keep_nested = false);
+                                  bool glu = false, Nf4Absmax nf4 = Nf4Absmax::kFp16);
 
   // Bytes the weight will take on the device, computed before uploading (memory checks).
-  static size_t device_bytes(std::span<const ops::WeightView* const> parts, bool keep_nested = false);
+  static size_t device_bytes(std::span<const ops::WeightView* const> parts, Nf4Absmax nf4 = Nf4Absmax::kFp16);
 
  private:
   int64_t n_ = 0, k_ = 0;

@@ -35,10 +35,16 @@ const char* w4_format_name(W4Format f);
 // Flags the kernel reads (uniform per launch).
 enum W4Flags : uint32_t {
   kW4DoubleQuant = 1,  // NF4: absmax as uint8 codes + nested fp32 absmax + offset
-  kW4ScaleF16 = 2,     // INT4: scales are fp16 bits (else bf16 bits)
+  kW4ScaleF16 = 2,     // INT4: scales are fp16 bits (else bf16 bits); NF4: absmax as fp16 (else fp32)
   kW4HasZeros = 4,     // INT4: per-group zero points (else symmetric, zero 8)
   kW4NestedGlu = 8,    // NF4 double-quant, gate|up interleaved by 8: nested indexed per part (W4DqParts)
 };
+
+// How NF4 absmax sit on the device (docs/gpu_backend.md, "NF4 absmax"): fp16 (2 bytes a block of
+// 64, rounded: the fastest GEMV), fp32 (4 bytes, exactly the file's or the double quantization's
+// values), or a double-quantized file's 1-byte codes kept (1 byte + the nested absmax; decodes
+// slowest). A weight whose absmax do not fit fp16 keeps fp32.
+enum class Nf4Absmax { kFp16, kFp32, kNested };
 
 // Where the parts of a double-quantized NF4 weight lie, so that a fused q/k/v or gate|up weight
 // keeps each checkpoint tensor's own offset (bitsandbytes stores one per tensor) and nested absmax.
@@ -86,6 +92,7 @@ struct W4Packed {
   std::array<float, 16> code{};  // value of each 4-bit code before scaling
   std::vector<uint8_t> q;        // [N16][KU][32][16]
   // NF4:   fp32 absmax: float2 [N16][KU][8]  (row g, row g + 8)
+  //        fp16 absmax (kW4ScaleF16): half2 [N16][KU][8], the same order
   //        double-quant: uint16 [N16][KU][8] (low byte row g, high byte row g + 8)
   // INT4:  uint32 [N16][K/128][8]   (low half row g, high half row g + 8; fp16 or bf16 bits)
   // MXFP4: uint32 [N16][KU][8]      bytes (row g, 2u), (g + 8, 2u), (g, 2u + 1), (g + 8, 2u + 1)

@@ -153,6 +153,8 @@ Result<W4Packed> w4_interleave_glu(const W4Packed& gate, const W4Packed& up) {
         w.dq.off[0][0] = gate.dq.off[0][0];
         w.dq.off[0][1] = up.dq.off[0][0];
         w.dq.nested_hi = static_cast<int32_t>(gate.nested.size());
+      } else if (w.flags & kW4ScaleF16) {  // fp16 absmax: half2 (row g, row g + 8) per (unit, g)
+        w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 4, 2);
       } else {  // fp32 absmax: float2 (row g, row g + 8) per (unit, g)
         w.scales = interleave_tiles(gate.scales, up.scales, tiles, static_cast<size_t>(ku) * 8, 8, 4);
       }
@@ -231,6 +233,24 @@ Result<W4Packed> w4_widen_nested(const W4Packed& w) {
           std::memcpy(out.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, &a, 4);
         }
   return out;
+}
+
+Status w4_narrow_absmax(W4Packed& w) {
+  if (w.format != W4Format::kNf4 || (w.flags & (kW4DoubleQuant | kW4ScaleF16)))
+    return Status::invalid("w4_narrow_absmax: the weight is not NF4 with fp32 absmax");
+  const size_t count = w.scales.size() / 4;
+  std::vector<uint8_t> narrow(2 * count);
+  for (size_t i = 0; i < count; ++i) {
+    float a;
+    std::memcpy(&a, w.scales.data() + 4 * i, 4);
+    const uint16_t h = f32_to_f16(a);
+    if ((h & 0x7C00u) == 0x7C00u)
+      return Status::unsupported("w4_narrow_absmax: absmax {} does not fit fp16 (the weight keeps fp32 absmax)", a);
+    std::memcpy(narrow.data() + 2 * i, &h, 2);
+  }
+  w.scales = std::move(narrow);
+  w.flags |= kW4ScaleF16;
+  return Status::ok();
 }
 
 }  // namespace nibble::cuda

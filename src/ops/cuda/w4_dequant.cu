@@ -40,6 +40,8 @@ __device__ __forceinline__ void scale_of(const DequantParams& p, int rt, int u, 
         // The nested block and the offset of the row's own part (W4DqParts).
         const float nested = __ldg(p.nested + p.dq.nested_block(p.flags, rt, g, half, u, p.ku));
         scale = __fadd_rn(__fmul_rn(__ldg(p.dmap + qc), nested), p.dq.off[p.dq.part_of(rt)][half]);
+      } else if (p.flags & kW4ScaleF16) {
+        scale = __half2float(__ldg(reinterpret_cast<const __half*>(p.scales) + (unit * 8 + g) * 2 + half));
       } else {
         scale = __ldg(reinterpret_cast<const float*>(p.scales) + (unit * 8 + g) * 2 + half);
       }

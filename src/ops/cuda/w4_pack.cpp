@@ -209,6 +209,7 @@ Result<W4Packed> pack_mxfp4(const uint8_t* packed, const uint8_t* scales, int64_
 
 float w4_nf4_absmax(const W4Packed& w, int64_t rt, int64_t u, int g, int half) {
   const int64_t ku = w.k / kUnit;
+  if (w.flags & kW4ScaleF16) return f16_to_f32(get_u16(w.scales, ((rt * ku + u) * 8 + g) * 2 + half));
   if (!(w.flags & kW4DoubleQuant)) {
     float a;
     std::memcpy(&a, w.scales.data() + (((rt * ku + u) * 8 + g) * 2 + half) * 4, 4);
