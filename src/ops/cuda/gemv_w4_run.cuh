@@ -103,15 +103,23 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 
   // Scale data: (srt, su) is the group load_pre loads next (into slot `slot`); pre_left counts them.
+  // Every format's scale data lies in unit order (row tile major), so the run's sources only move
+  // forward by their step a group; only the NF4 nested absmax index (by row, then unit: b0) jumps
+  // at a tile's end. Incrementing instead of recomputing saves ~20 instructions a group.
   int srt = rt, su = u, pre_left = n / G;
+  ScaleSrc sp = F::src(p, rt, u + t, g);
+  int b0 = (rt * 16 + g) * ku + u + t;
   auto load_pre = [&](int slot) {
     if (pre_left-- > 0) {
-      const ScaleSrc sp = F::src(p, srt, su + t, g);
-      F::prefetch(p, sp, srt, (srt * 16 + g) * ku + su + t, pol_w, pre[slot]);
+      F::prefetch(p, sp, srt, b0, pol_w, pre[slot]);
+      sp.a += sp.step_a;
+      sp.b += sp.step_b;
+      b0 += G;
       su += G;
       if (su == ku) {
         su = 0;
         ++srt;
+        b0 += 15 * ku;
       }
     }
   };
