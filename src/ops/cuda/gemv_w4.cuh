@@ -205,12 +205,11 @@ struct FmtNf4 {
   __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
     if (p.flags & kW4DoubleQuant) return {p.scales + unit * 16 + 2 * g, nullptr, 4 * 16, 0};  // uint16 codes, rows g | g + 8
-    if (p.flags & kW4ScaleF16) return {p.scales + unit * 32 + 4 * g, nullptr, 4 * 32, 0};     // fp16 absmax, rows g | g + 8
     return {p.scales + unit * 64 + 8 * g, nullptr, 4 * 64, 0};                               // fp32 absmax, rows g, g + 8
   }
   // The scale bytes of units [u0, u1) of row tile rt (16-byte aligned, a multiple of 16), for the L2 prefetch.
   __device__ static void scale_span(const W4KernelParams& p, int rt, int u0, int u1, const uint8_t** ptr, uint32_t* bytes) {
-    const int per = (p.flags & kW4DoubleQuant) ? 16 : (p.flags & kW4ScaleF16) ? 32 : 64;
+    const int per = (p.flags & kW4DoubleQuant) ? 16 : 64;
     *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * per;
     *bytes = static_cast<uint32_t>((u1 - u0) * per);
   }
@@ -229,8 +228,6 @@ struct FmtNf4 {
         pre[1] = __float_as_uint(__ldg(p.nested + (b0 >> 8)));
         pre[2] = __float_as_uint(__ldg(p.nested + ((b0 + 8 * p.ku) >> 8)));
       }
-    } else if (p.flags & kW4ScaleF16) {
-      pre[0] = ld_stream_u32(sp.a, pol);
     } else {
       const uint2 v = ld_stream_v2(sp.a, pol);
       pre[0] = v.x;
@@ -246,9 +243,6 @@ struct FmtNf4 {
       const int pi = p.dq.part_of(rt);
       s[0] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[pre[0] & 0xFF], __uint_as_float(pre[1])), p.dq.off[pi][0]));
       s[1] = __float_as_uint(__fadd_rn(__fmul_rn(dmap[(pre[0] >> 8) & 0xFF], __uint_as_float(pre[2])), p.dq.off[pi][1]));
-    } else if (p.flags & kW4ScaleF16) {
-      s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
-      s[1] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] >> 16))));
     } else {
       s[0] = pre[0];
       s[1] = pre[1];
@@ -262,6 +256,33 @@ struct FmtNf4 {
     lut_codes(word, lut_lane, a);
   }
 };
+
+// NF4 with fp16 absmax (kW4ScaleF16, w4_narrow_absmax), the engine's default form: its own policy
+// rather than a third flag branch in FmtNf4, so that the scale path has no branches and holds one
+// raw register a unit instead of three (kernels at the 128-register cap rebuild whatever does not
+// fit). Instantiated in gemv_nf4_fp16.cu.
+struct FmtNf4h : FmtNf4 {
+  static constexpr int kPre = 1;
+  __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
+    const size_t unit = static_cast<size_t>(rt) * p.ku + u;
+    return {p.scales + unit * 32 + 4 * g, nullptr, 4 * 32, 0};  // half2: rows g | g + 8
+  }
+  __device__ static void scale_span(const W4KernelParams& p, int rt, int u0, int u1, const uint8_t** ptr, uint32_t* bytes) {
+    *ptr = p.scales + (static_cast<size_t>(rt) * p.ku + u0) * 32;
+    *bytes = static_cast<uint32_t>((u1 - u0) * 32);
+  }
+  __device__ static void prefetch(const W4KernelParams&, const ScaleSrc& sp, int, int, uint64_t pol, uint32_t (&pre)[kPre]) {
+    pre[0] = ld_stream_u32(sp.a, pol);
+  }
+  __device__ static void decode(const W4KernelParams&, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
+                                bool) {
+    s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
+    s[1] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] >> 16))));
+  }
+};
+
+// FmtNf4h's instantiations (gemv_nf4_fp16.cu), which gemv_nf4 calls for fp16 absmax.
+Status gemv_nf4_fp16(const W4Device& w, const uint16_t* x, int m, uint16_t* y, Stream& s, int config, W4Epilogue ep);
 
 struct FmtInt4 {
   static constexpr bool kLut = false;
