@@ -162,6 +162,8 @@ int run(Options o) {
     gpu = std::move(*g);
     if (gpu->nf4_double_quant_kept())
       std::fprintf(stderr, "note: NF4 absmax kept double-quantized on the GPU (fp16 absmax, which decode faster, would not fit)\n");
+    else if (o.nf4_scales == "auto" && gpu->nf4_absmax().find("fp32") != std::string::npos)
+      std::fprintf(stderr, "note: some NF4 weights keep fp32 absmax on the GPU (an absmax beyond fp16's range)\n");
     exec = gpu.get();
   }
 #else
