@@ -362,7 +362,7 @@ nlohmann::json run_chain(Stream& s, const DeviceInfo& dev, double bw, const std:
       for (size_t vi = 0; vi < variants.size(); ++vi) {
         const int variant = vi == 0 ? 0 : 1;
         const int config = variants[vi];
-        const int shown = variant == 0 ? gemv_default_config(dev, f, m, 4096, 4096) : config;
+        const int shown = variant == 0 ? gemv_default_config(dev, f, m, 4096, 4096, base[0].flags) : config;
         // reference: one launch at a time
         OK(run_chain_eager(chain, m, s, config, true));
         std::vector<uint16_t> ref(y_elems * kLayers), got(y_elems * kLayers);
@@ -568,7 +568,7 @@ int gemv_bench_main(int argc, char** argv) {
         OK(s.download(yh.data(), y_r.value().get(), yh.size() * 2));
         const double err = check(host, xh, yh, m);
 
-        const int dflt = gemv_default_config(dev, f, m, sh.n, sh.k);
+        const int dflt = gemv_default_config(dev, f, m, sh.n, sh.k, host.flags);
         double t_default = 0, t_best = 1e30;
         int best = dflt;
         nlohmann::json per_config = nlohmann::json::object();

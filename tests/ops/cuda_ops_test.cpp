@@ -288,6 +288,29 @@ TEST(CudaW4Pack, NarrowAbsmaxReadsBack) {
   EXPECT_EQ(w4_narrow_absmax(twice).code(), StatusCode::kInvalidArgument);
 }
 
+// The default configuration rules (no GPU: the device is described): NF4 with fp16 absmax takes
+// entry 44 at 9-16 rows on sm_90 (measured end to end, docs/kernels.md "Session 13"), the fp32 and
+// double-quantized forms keep entry 45, and the rules for other rows and formats do not move.
+TEST(CudaW4Pack, DefaultConfigFollowsTheAbsmaxForm) {
+  DeviceInfo h200;
+  h200.cc_major = 9;
+  h200.sm_count = 132;
+  DeviceInfo a100 = h200;
+  a100.cc_major = 8;
+  for (int m : {9, 13, 16}) {
+    EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, kW4ScaleF16), 44) << m;
+    EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, 0), 45) << m;
+    EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, kW4DoubleQuant), 45) << m;
+    EXPECT_EQ(gemv_default_config(a100, W4Format::kNf4, m, 4096, 4096, kW4ScaleF16),
+              gemv_v4_default_config(a100, W4Format::kNf4, m)) << m;
+    EXPECT_EQ(gemv_default_config(h200, W4Format::kInt4, m, 4096, 4096, kW4ScaleF16),
+              gemv_v4_default_config(h200, W4Format::kInt4, m)) << m;
+  }
+  for (int m : {1, 8, 17, 32})
+    EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, kW4ScaleF16),
+              gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, 0)) << m;
+}
+
 TEST(CudaW4Pack, TypedFailures) {
   std::vector<uint8_t> packed(4096);
   std::vector<float> absmax(64, 1.0f);

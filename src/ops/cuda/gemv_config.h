@@ -143,7 +143,8 @@ constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
 // (bench/results/gemv_m16_e2e_sweep_NVIDIA-H200_2026-11-21.txt): NF4 and MXFP4 both take 4 warps
 // as 2 x 2 (entry 45): NF4 4,240-4,246 -> 4,280-4,290 tok/s, MXFP4 (v3's entry 14 until then)
 // 4,138-4,151 -> 4,302-4,304; INT4 4 warps as 1 x 4 (entry 46): 4,601-4,608 -> 4,747-4,749. The
-// sm_80 rows are v3's and unmeasured (no A100 here).
+// sm_80 rows are v3's and unmeasured (no A100 here). Session 13: NF4 with fp16 absmax (FmtNf4h,
+// the default form) takes entry 44 at 9-16 rows instead (gemv_default_config, w4_pack.cpp).
 inline constexpr int kGemvDefaultSm90[3][3] = {{37, 45, 41}, {38, 46, 42}, {39, 45, 41}};
 inline constexpr int kGemvDefaultSm80[3][3] = {{2, 14, 15}, {0, 13, 15}, {2, 14, 15}};
 

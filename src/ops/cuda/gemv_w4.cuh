@@ -814,7 +814,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
     return Status::invalid("{}: x must be 16-byte aligned", F::kName);
   if (w.n == 0) return Status::ok();
   const int nt = gemv_nt_for(m);
-  if (config < 0) config = gemv_default_config(s.info(), w.format, m, w.n, w.k);
+  if (config < 0) config = gemv_default_config(s.info(), w.format, m, w.n, w.k, w.flags);
   if (config >= kGemvConfigCount || kGemvConfigs[config].nt != nt)
     return Status::invalid("{}: configuration {} does not serve M = {}", F::kName, config, m);
   // The run kernel needs whole groups of 4 units per row tile; other K take the v4 kernel's default.

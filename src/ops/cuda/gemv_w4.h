@@ -175,8 +175,8 @@ std::string gemv_config_name(int config);
 // Whether entry i can run on this device (the warpgroup entries need sm_90a: H100 / H200).
 bool gemv_config_runs_on(int config, const DeviceInfo& d);
 int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);  // NF4's
-// The configuration the GEMV picks for this format when `config` < 0.
-int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k);
+// The configuration the GEMV picks for this format (and the weight's W4Flags) when `config` < 0.
+int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k, uint32_t flags = 0);
 // Whether the default at this shape is the persistent run kernel (sm_90; w4_pack.cpp says where).
 bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k);
 // Whether the default at this shape is the warpgroup (wgmma) kernel (sm_90a, 17-32 rows).

@@ -300,7 +300,7 @@ std::string gemv_config_name(int config) {
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
                      c.kw > 1 ? fmt::format("_kw{}", c.kw) : "", c.xs ? "_xs" : "");
 }
-int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k) {
+int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k, uint32_t flags) {
   // NIBBLE_GEMV_CONFIG=i forces table entry i wherever it serves M (tuning the engine end to end
   // without a rebuild); other M keep their defaults.
   static const int forced = [] {
@@ -325,6 +325,11 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
   // 0.515 -> 0.542; bench/results/gemv_NVIDIA-H200_2026-11-21_s3.json); docs/kernels.md has the
   // re-measurement.
   if (d.hopper() && m == 1 && f != W4Format::kNf4 && n < 3 * k) return 5;
+  // NF4 with fp16 absmax (FmtNf4h) at 9-16 rows: entry 44 (8 warps, 2 row tiles x 4 K ranges).
+  // Session 13, batch 16 end to end with each M <= 16 entry forced, two rounds on one H200: 44
+  // 4,351 / 4,353 tok/s against 4,256 / 4,251 for 45 (the fp32 form's choice, session 7), 14
+  // 4,244-4,248, 46 4,150, 26 4,113, 43 4,085-4,092, 13 3,983-3,986.
+  if (d.hopper() && f == W4Format::kNf4 && (flags & kW4ScaleF16) && gemv_nt_for(m) == 2) return 44;
   return gemv_v4_default_config(d, f, m);
 }
 // The persistent run kernel (entry 58; 48 until session 10) for NF4 and MXFP4 on the large layers, where it streams
