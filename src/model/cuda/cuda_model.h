@@ -73,8 +73,8 @@ class CudaModel : public Executor {
   size_t weight_stream_bytes() const;
   // Bytes the linear layers' weights occupy on the device (the LM head and norms not counted).
   size_t linear_device_bytes() const;
-  // Whether some NF4 weight kept its double quantization (Nf4Scales: asked for, or the fp32 form
-  // would not have fit) instead of fp32 absmax.
+  // Whether some NF4 weight kept its double quantization (Nf4Scales: asked for, or the fp16 form
+  // would not have fit) instead of fp16 or fp32 absmax.
   bool nf4_double_quant_kept() const;
   // The forms NF4 absmax took on the device: "fp16", "fp32", "double-quantized", joined by "+"
   // when weights differ (a weight out of fp16's range keeps fp32); empty without NF4 weights.
