@@ -30,7 +30,7 @@ Result<W4Device> upload_packed(W4Packed w, Nf4Absmax nf4, Stream& s) {
   if ((w.flags & kW4DoubleQuant) && nf4 != Nf4Absmax::kNested) {
     NB_ASSIGN_OR_RETURN(w, w4_widen_nested(w));
   }
-  if (nf4 == Nf4Absmax::kFp16 && w.format == W4Format::kNf4 && !(w.flags & kW4DoubleQuant)) {
+  if (nf4 == Nf4Absmax::kFp16 && w.format == W4Format::kNf4) {  // double quantization widened above
     if (const Status narrowed = w4_narrow_absmax(w); !narrowed.is_ok() && narrowed.code() != StatusCode::kUnsupported)
       return narrowed;
   }

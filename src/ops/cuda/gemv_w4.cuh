@@ -183,6 +183,13 @@ __device__ __forceinline__ void reg_codes(uint32_t w, const uint32_t (&tl)[4], c
 //   INT4, the bf16x2 word subtracted from the codes. codes(): one 32-bit word of 8 codes -> the four
 //   bf16x2 A registers (register r = byte r: low nibble column c, high nibble column c + 1).
 
+// A word of two fp16 scales (row g in the low half, row g + 8 in the high one) as fp32 bits: NF4's
+// fp16 absmax and INT4's fp16 scales.
+__device__ __forceinline__ void half2_to_f32_bits(uint32_t w, uint32_t& lo, uint32_t& hi) {
+  lo = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(w & 0xFFFF))));
+  hi = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(w >> 16))));
+}
+
 struct ScaleSrc {
   const uint8_t* a;
   const uint8_t* b;
@@ -276,8 +283,7 @@ struct FmtNf4h : FmtNf4 {
   }
   __device__ static void decode(const W4KernelParams&, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
                                 bool) {
-    s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
-    s[1] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] >> 16))));
+    half2_to_f32_bits(pre[0], s[0], s[1]);
   }
 };
 
@@ -311,8 +317,7 @@ struct FmtInt4 {
   __device__ static void decode(const W4KernelParams& p, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
                                 bool fold) {
     if (p.flags & kW4ScaleF16) {
-      s[0] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] & 0xFFFF))));
-      s[1] = __float_as_uint(__half2float(__ushort_as_half(static_cast<unsigned short>(pre[0] >> 16))));
+      half2_to_f32_bits(pre[0], s[0], s[1]);
     } else {
       s[0] = pre[0] << 16;
       s[1] = pre[0] & 0xFFFF0000u;
