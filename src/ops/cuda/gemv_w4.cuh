@@ -481,16 +481,33 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
     rt_ok[r] = rt0 + r < p.n16;
     wp[r] = p.q + ((static_cast<size_t>(rt_ok[r] ? rt0 + r : 0) * p.ku + u_begin) * 32 + lane) * 16;
   }
-  // Activation fragments: token nt*8 + g, columns 32h + 8t .. + 8 of the unit (rows past M read
-  // row M - 1: garbage in output columns nobody reads).
+  // Activation fragments: token nt*8 + g, columns 32h + 8t .. + 8 of the unit. For the table
+  // formats only lanes whose token is below M load them (x_live; the others keep the zeros below:
+  // a B column past M only feeds a D column nobody stores). At M = 1 the 32 lanes of a 16-byte load
+  // would ask L1 for the same 64 bytes 8 times over, 4 wavefronts where 1 does (Nsight: L1 is the
+  // busiest unit, 82 %). One n-tile only, and not INT4: keeping the skipped lanes' old values live
+  // raised INT4's entries 5 and 38 from 91 / 72 to 93 / 77 registers and cost 4 % (GEMV) to 9 % (end
+  // to end), and NF4's entry 44 (two n-tiles) 80 more instructions and 2 % at batch 16; a predicate
+  // inside the asm instead (undefined values, no branch) made ptxas spill in entry 37.
+  constexpr bool kXLive = F::kLut && NT == 1;
   const uint16_t* xp[NT];
+  bool x_live[NT];
 #pragma unroll
-  for (int nt = 0; nt < NT; ++nt) xp[nt] = p.x + static_cast<size_t>(min(nt * 8 + g, p.m - 1)) * p.k + u_begin * 64 + 8 * t;
+  for (int nt = 0; nt < NT; ++nt) {
+    xp[nt] = p.x + static_cast<size_t>(min(nt * 8 + g, p.m - 1)) * p.k + u_begin * 64 + 8 * t;
+    x_live[nt] = !kXLive || nt * 8 + g < p.m;
+  }
   const uint32_t magic = FmtInt4::kMagic + (p.m >> 30);  // a register, not an immediate (one LOP3 per word)
 
   uint4 wq[G][RT];        // weights of units i (slot i % G), AHEAD in flight
   constexpr int XR = XS ? 1 : XAHEAD == 1 ? 2 : G;  // activation ring: slot i % XR (XS: the unit's own)
   uint4 xf[XR][NT][2];    // activations of units i, XAHEAD in flight
+  if constexpr (kXLive) {
+#pragma unroll
+    for (int i = 0; i < XR; ++i)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) xf[i][nt][0] = xf[i][nt][1] = make_uint4(0, 0, 0, 0);
+  }
   uint32_t pre[RT][F::kPre];  // raw scale data of unit (group base + t), one group ahead
   float acc[RT][NT][4];
 #pragma unroll
@@ -509,6 +526,7 @@ __global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::k
   auto load_x = [&](int buf, int j) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
+      if (!x_live[nt]) continue;
       xf[buf][nt][0] = ld_keep_v4(xp[nt] + j * 64, pol_x);
       xf[buf][nt][1] = ld_keep_v4(xp[nt] + j * 64 + 32, pol_x);
     }

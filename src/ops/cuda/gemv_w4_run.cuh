@@ -85,14 +85,19 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   const int rt_first = rt;
   const bool aligned = u == 0;  // the run starts at its first tile's unit 0
   const uint8_t* wp = p.q + (static_cast<size_t>(c0) * 32 + lane) * 16;  // the current group's first unit
-  // Activations: token g (rows past M read row M - 1: garbage in output columns nobody reads),
-  // columns 32h + 8t .. + 8 of the unit.
+  // Activations: token g, columns 32h + 8t .. + 8 of the unit, loaded only by lanes whose token is
+  // below M (x_live; the others keep zeros: their B columns feed D columns nobody stores). At M = 1
+  // this takes a unit's activation loads from 8 L1 wavefronts to 2 (the same row asked 8 times;
+  // gemv_w4_kernel's x_live has the measurements).
+  const bool x_live = g < p.m;
   const uint16_t* const xrow = p.x + static_cast<size_t>(min(g, p.m - 1)) * p.k + 8 * t;
   const uint16_t* xp = xrow + u * 64;
   const uint32_t magic = FmtInt4::kMagic + (p.m >> 30);  // a register, not an immediate
 
   uint4 wq[R];
   uint4 xf[XR][2];
+#pragma unroll
+  for (int i = 0; i < XR; ++i) xf[i][0] = xf[i][1] = make_uint4(0, 0, 0, 0);
   // Raw scale data of unit t of a group, two groups ahead (slot = group parity): at 16 warps per
   // SM a warp spends ~1 us on a group at the floor, about one DRAM round trip under load.
   uint32_t pre[2][F::kPre];
@@ -124,6 +129,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     }
   };
   auto load_x = [&](int slot, const uint16_t* src) {
+    if (!x_live) return;
     xf[slot][0] = ld_keep_v4(src, pol_x);
     xf[slot][1] = ld_keep_v4(src + 32, pol_x);
   };
