@@ -269,7 +269,9 @@ struct FmtNf4 {
 // raw register a unit instead of three (kernels at the 128-register cap rebuild whatever does not
 // fit). Instantiated in gemv_nf4_fp16.cu.
 struct FmtNf4h : FmtNf4 {
-  static constexpr int kPre = 1;
+  // kScl 1: the raw half2 word is what each unit takes by shuffle, converted after it (two
+  // conversions a unit instead of a second shuffle: L1 / shared is the busiest unit at one row).
+  static constexpr int kPre = 1, kScl = 1;
   __device__ static ScaleSrc src(const W4KernelParams& p, int rt, int u, int g) {
     const size_t unit = static_cast<size_t>(rt) * p.ku + u;
     return {p.scales + unit * 32 + 4 * g, nullptr, 4 * 32, 0};  // half2: rows g | g + 8
@@ -283,7 +285,13 @@ struct FmtNf4h : FmtNf4 {
   }
   __device__ static void decode(const W4KernelParams&, const float*, int, const uint32_t (&pre)[kPre], uint32_t (&s)[kScl],
                                 bool) {
-    half2_to_f32_bits(pre[0], s[0], s[1]);
+    s[0] = pre[0];
+  }
+  __device__ static void unpack(const W4KernelParams&, const uint32_t (&s)[kScl], float (&sc)[kSG][2], uint32_t (&)[2]) {
+    uint32_t lo, hi;
+    half2_to_f32_bits(s[0], lo, hi);
+    sc[0][0] = __uint_as_float(lo);
+    sc[0][1] = __uint_as_float(hi);
   }
 };
 
