@@ -311,6 +311,30 @@ TEST(CudaW4Pack, DefaultConfigFollowsTheAbsmaxForm) {
               gemv_default_config(h200, W4Format::kNf4, m, 4096, 4096, 0)) << m;
 }
 
+// The run kernel at one row where NF4's v4 default (entry 37: one row tile a block, 4 blocks a SM)
+// would spill into a second wave: more than 4 * SMs row tiles of 16 (docs/kernels.md "Session 15").
+TEST(CudaW4Pack, RunKernelWhereTheV4GridSpillsAWave) {
+  DeviceInfo h200;
+  h200.cc_major = 9;
+  h200.sm_count = 132;
+  const int v4 = gemv_v4_default_config(h200, W4Format::kNf4, 1);
+  ASSERT_NE(v4, 58);
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 10240, 8192, kW4ScaleF16), 58);  // 640 tiles > 528
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 10240, 5120, kW4ScaleF16), 58);  // Qwen3-32B qkv
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 8448, 8192, kW4ScaleF16), v4);   // 528 tiles: one wave
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 8192, 8192, kW4ScaleF16), v4);   // Llama-3.3-70B o
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 4096, 14336, kW4ScaleF16), v4);  // Llama-3-8B down
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kNf4, 1, 10240, 8192 + 64, kW4ScaleF16), v4);  // K % 256 != 0
+  DeviceInfo twice = h200;  // a GPU with twice the SMs holds those 640 tiles in one wave
+  twice.sm_count = 264;
+  EXPECT_EQ(gemv_default_config(twice, W4Format::kNf4, 1, 10240, 8192, kW4ScaleF16), v4);
+  // MXFP4's one-row default has 4-warp blocks and a K split: the rule does not apply (entry 5).
+  EXPECT_EQ(gemv_default_config(h200, W4Format::kMxfp4, 1, 10240, 8192, 0), 5);
+  DeviceInfo a100 = h200;
+  a100.cc_major = 8;
+  EXPECT_NE(gemv_default_config(a100, W4Format::kNf4, 1, 10240, 8192, kW4ScaleF16), 58);
+}
+
 TEST(CudaW4Pack, TypedFailures) {
   std::vector<uint8_t> packed(4096);
   std::vector<float> absmax(64, 1.0f);

@@ -193,6 +193,50 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 
+// The bulk copy engine (sm_90): one thread hands a contiguous global range to the copy engine,
+// which writes it to shared memory and counts its bytes on an mbarrier; the readers wait on the
+// barrier's phase. Bytes in flight are then bounded by shared memory, not by registers. On older
+// architectures these compile to a trap (the host never picks a bulk configuration there).
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+#else
+  __trap();
+#endif
+}
+// Makes the initialized barriers visible to the copy engine (the async proxy).
+__device__ __forceinline__ void mbar_init_fence() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+}
+// Arrives on `bar` expecting `bytes` more from the copy engine, then copies [src, src + bytes) to
+// shared address dst (both 16-byte aligned, bytes a multiple of 16) with L2 policy `pol`.
+__device__ __forceinline__ void bulk_copy_g2s(uint32_t dst, const void* src, uint32_t bytes, uint32_t bar, uint64_t pol) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1], %2, [%3], %4;" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar), "l"(pol)
+      : "memory");
+#else
+  __trap();
+#endif
+}
+// Waits until the barrier's phase with parity `parity` has completed.
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "{\n.reg .pred done;\nwait_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait_%=;\n}" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+#else
+  __trap();
+#endif
+}
+
 // D += A * B on the tensor cores: A 16x16 bf16 (row), B 16x8 bf16 (col), D 16x8 fp32.
 // Fragment ownership (lane = 4 * g + t): A regs (g, 2t..), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..);
 // B regs (k 2t.., n g), (k 2t+8.., n g); D (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1).

@@ -35,6 +35,9 @@ struct GemvConfig {
                  // a 256-byte entry stride, so that one PRMT of the code word and the lane's base is a
                  // lookup's whole address (2 instructions a lookup instead of 3). Needs 128 KB of dynamic
                  // shared memory: one block a SM, so warps == run (docs/kernels.md, session 10).
+  int bulk = 0;  // run kernel, sm_90: > 0 = weights through the bulk copy engine, `bulk` stages of one
+                 // group (2 KB) a warp in shared memory instead of `ahead` units in registers
+                 // (bench/skeleton_probe.cu: a bare read that way reaches 0.96 of the floor, not 0.83)
 };
 
 // xs: bytes of one staged token row (256 bf16 columns + 64 bytes of padding, so that the two rows a
@@ -123,10 +126,23 @@ inline constexpr GemvConfig kGemvConfigs[] = {
     // registers): M = 1 NF4 0.539 -> 0.526 / 0.512, batch 1 443 -> 439 / 435 tok/s.
     {1, 16, 1, 4, 3, 1, 0, 0, 0, 1, 16}, // 57 M <= 8: entry 48 as one block a SM (the control for 58)
     {1, 16, 1, 4, 3, 1, 0, 0, 0, 1, 16, 0, 0, 1}, // 58 M <= 8: 57 with the wide decode table
+    // Session 15: 58 with its weights through the bulk copy engine, two stages of a group a warp.
+    // Measured slower than 58 (NF4 M = 1 0.544 against 0.572 forced on all 15 shapes) and more so
+    // with 3 and 4 stages (0.521, 0.502; dropped): kept as the memory side a leaner decode could use.
+    {1, 16, 1, 4, 3, 1, 0, 0, 0, 1, 16, 0, 0, 1, 2}, // 59 M <= 8
 };
 // Dynamic shared memory of the run kernel with the wide table: 64 KB of table at the first 64 KB
 // boundary of the shared window at or after the block's dynamic base (at most 64 KB - 1 in).
 inline constexpr size_t kGemvWideTableSmem = 128 * 1024;
+// Dynamic shared memory of a run kernel configuration: the bulk ring (2 KB a stage and warp, from the
+// 128-byte-aligned base) and the wide table. With both, the ring fills the space around the table:
+// 64 KB of table, the ring, at most 2 KB lost below the table and 127 bytes of alignment.
+constexpr size_t gemv_run_smem_bytes(const GemvConfig& c, bool lut) {
+  const bool wide = c.wide != 0 && lut;
+  const size_t ring = static_cast<size_t>(c.bulk) * c.warps * 2048;
+  if (c.bulk == 0) return wide ? kGemvWideTableSmem : 0;
+  return wide ? ring + 65536 + 2048 + 128 : ring + 128;
+}
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 
 constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }

@@ -807,7 +807,9 @@ constexpr auto gemv_kernel_for() {
   constexpr GemvConfig c = kGemvConfigs[I];
   if constexpr (c.run > 0) {
     static_assert(c.nt == 1, "the run kernel serves M <= 8");
-    return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run, c.wide>;
+    // With the wide table the ring's slots surround it: the ring must span at least its 64 KB.
+    static_assert(c.bulk == 0 || c.wide == 0 || c.bulk * c.warps * 2048 >= 65536, "the wide table sits inside the ring's span");
+    return &gemv_w4_run_kernel<F, c.warps, c.ahead, c.xahead, c.run, c.wide, c.bulk>;
   } else if constexpr (c.wg > 0) {
     static_assert(c.warps == 4 * c.wg && c.rt == 1 && c.kw <= 1, "a warpgroup is 4 warps of one row tile each");
     return &gemv_w4_wg_kernel<F, c.nt, c.wg, c.ahead>;
@@ -850,8 +852,8 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
     return Status::invalid("{}: configuration {} does not serve M = {}", F::kName, config, m);
   // The run kernel needs whole groups of 4 units per row tile; other K take the v4 kernel's default.
   if (kGemvConfigs[config].run > 0 && w.k % 256 != 0) config = gemv_v4_default_config(s.info(), w.format, m);
-  if (kGemvConfigs[config].wg > 0 && !gemv_config_runs_on(config, s.info()))
-    return Status::unsupported("{}: configuration {} needs sm_90a (wgmma), this device is sm_{}{}", F::kName, config,
+  if (!gemv_config_runs_on(config, s.info()))
+    return Status::unsupported("{}: configuration {} needs sm_90a (wgmma or the bulk copy engine), this device is sm_{}{}", F::kName, config,
                                s.info().cc_major, s.info().cc_minor);
   static constexpr auto kernels = gemv_kernel_table<F>(std::make_index_sequence<kGemvConfigCount>{});
   const auto kernel = kernels[config];

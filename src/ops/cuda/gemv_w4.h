@@ -172,13 +172,13 @@ Status w4_dequant_bf16(const W4Device& w, uint16_t* out, Stream& s);
 int gemv_config_count();
 bool gemv_config_fits(int config, int m);
 std::string gemv_config_name(int config);
-// Whether entry i can run on this device (the warpgroup entries need sm_90a: H100 / H200).
+// Whether entry i can run on this device (the warpgroup and bulk-copy entries need sm_90a: H100 / H200).
 bool gemv_config_runs_on(int config, const DeviceInfo& d);
 int gemv_default_config(const DeviceInfo& d, int m, int64_t n, int64_t k);  // NF4's
 // The configuration the GEMV picks for this format (and the weight's W4Flags) when `config` < 0.
 int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k, uint32_t flags = 0);
 // Whether the default at this shape is the persistent run kernel (sm_90; w4_pack.cpp says where).
-bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k);
+bool gemv_run_wanted(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k);
 // Whether the default at this shape is the warpgroup (wgmma) kernel (sm_90a, 17-32 rows).
 bool gemv_wg_wanted(const DeviceInfo& d, int m, int64_t n, int64_t k);
 // The v4 kernel's default for the format and M (never a run configuration): where K does not

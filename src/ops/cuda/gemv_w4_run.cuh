@@ -26,6 +26,10 @@
 // 0.53-0.65 (MXFP4 0.60-0.77 against 0.56-0.72), but below v4 on the small layers, where the cut tiles' merge (a fence, an
 // atomic and an L2 read at the end) is a large part of a 3-7 us kernel; INT4 is faster on the v4
 // kernel everywhere. So it is the default only on the large layers (gemv_run_wanted, w4_pack.cpp).
+// `bulk` (session 15): the weights through the bulk copy engine into a shared-memory ring instead of
+// registers. A bare read that way reaches 0.96 of the floor where registers reach 0.83
+// (bench/skeleton_probe.cu), but this kernel got slower with it (2 stages -5 %, 3 and 4 more): it is
+// not short of bytes in flight, and the ring's shared-memory reads add to the busiest pipe.
 #pragma once
 
 namespace nibble::cuda {
@@ -56,11 +60,25 @@ __device__ __forceinline__ void wide_lut_codes(uint32_t word, uint32_t lane_base
   a[3] = wide_lut_lookup<3>(word, lane_base);
 }
 
-template <class F, int W, int AHEAD, int XAHEAD, int WARPS_PER_SM, int WIDE>
+// The bulk ring's stages (GemvConfig::bulk): stage s of warp w is slot w * S + s of 2 KB (one group).
+// Without the wide table the slots lie back to back from the dynamic base (128-byte aligned); with
+// it they fill the space around the table's 64 KB: from the base up to the table, then above it.
+struct BulkSlots {
+  uint32_t base, table, below;  // first slot, the table's address, slots below it
+  __device__ __forceinline__ uint32_t at(int slot) const {
+    return slot < static_cast<int>(below) ? base + slot * 2048u : table + 65536u + (slot - below) * 2048u;
+  }
+};
+
+template <class F, int W, int AHEAD, int XAHEAD, int WARPS_PER_SM, int WIDE, int BULK>
 __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(const __grid_constant__ W4KernelParams p) {
   if (p.pdl_early) pdl_trigger();
   constexpr int G = 4;                     // units per group: the unroll, the scale sharing
   constexpr int R = AHEAD < G ? G : 2 * G;  // weight ring slots (unit i of the run in slot i % R)
+  // BULK > 0: weights go through the bulk copy engine instead, BULK stages of one group a warp in
+  // shared memory (lane 0 copies group q + BULK into the stage group q leaves; AHEAD is unused).
+  constexpr int S = BULK;
+  constexpr bool kBulk = S > 0;
   static_assert(AHEAD >= 1 && AHEAD < R && XAHEAD >= 1 && XAHEAD < G, "weights 1..7, activations 1..3 units ahead");
   constexpr int XR = XAHEAD == 1 ? 2 : G;  // activation ring (unit i in slot i % XR)
   constexpr bool kSplitHalves = F::kSG == 2;  // MXFP4: a scale per column half of the unit
@@ -69,6 +87,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   __shared__ __align__(16) uint32_t lut[F::kLut && !kWide ? 256 * 32 : 4];
   extern __shared__ __align__(16) uint4 run_smem[];  // kWide: the table's 128 KB window
   __shared__ float dmap[256];
+  __shared__ __align__(8) uint64_t bulk_bar[kBulk ? W * S : 1];  // one mbarrier a stage
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
   const int ku = p.ku;  // a multiple of G (host)
@@ -88,13 +107,14 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   // Activations: token g, columns 32h + 8t .. + 8 of the unit, loaded only by lanes whose token is
   // below M (x_live; the others keep zeros: their B columns feed D columns nobody stores). At M = 1
   // this takes a unit's activation loads from 8 L1 wavefronts to 2 (the same row asked 8 times;
-  // gemv_w4_kernel's x_live has the measurements).
-  const bool x_live = g < p.m;
+  // gemv_w4_kernel's x_live has the measurements). Table formats only, as there: INT4's run kernels
+  // spilled 8 bytes with it (session 14).
+  const bool x_live = !F::kLut || g < p.m;
   const uint16_t* const xrow = p.x + static_cast<size_t>(min(g, p.m - 1)) * p.k + 8 * t;
   const uint16_t* xp = xrow + u * 64;
   const uint32_t magic = FmtInt4::kMagic + (p.m >> 30);  // a register, not an immediate
 
-  uint4 wq[R];
+  uint4 wq[kBulk ? 1 : R];
   uint4 xf[XR][2];
 #pragma unroll
   for (int i = 0; i < XR; ++i) xf[i][0] = xf[i][1] = make_uint4(0, 0, 0, 0);
@@ -134,18 +154,38 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     xf[slot][1] = ld_keep_v4(src + 32, pol_x);
   };
 
-  // Before pdl_wait() only the weight: the first units, the first group's scale data, the table.
-#pragma unroll
-  for (int i = 0; i < AHEAD; ++i)
-    if (i < n) wq[i] = ld_stream_v4(wp + i * 512, pol_w);
-  load_pre(0);
-  load_pre(1);
   // The table: the static one, or the wide one at the first 64 KB boundary of the dynamic window.
   uint32_t* table = lut;
-  if constexpr (kWide) {
-    const uint32_t at = smem_addr(run_smem);
-    table = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(run_smem) + (((at + 0xFFFFu) & ~0xFFFFu) - at));
+  const uint32_t dyn = smem_addr(run_smem);
+  const uint32_t table_at = (dyn + 0xFFFFu) & ~0xFFFFu;
+  if constexpr (kWide) table = reinterpret_cast<uint32_t*>(reinterpret_cast<char*>(run_smem) + (table_at - dyn));
+  // The bulk ring: this warp's stages, their barriers, the next group to copy (q_issue of n / G).
+  const BulkSlots slots{(dyn + 127u) & ~127u, table_at, kWide ? (table_at - ((dyn + 127u) & ~127u)) / 2048u : 1u << 30};
+  const uint32_t bar0 = smem_addr(&bulk_bar[0]) + warp * S * 8;
+  const char* bulk_src = reinterpret_cast<const char*>(p.q) + static_cast<size_t>(c0) * 512;
+  int q_issue = 0;
+  auto bulk_issue = [&](int stage) {  // lane 0: group q_issue into `stage`
+    if (lane == 0 && q_issue < n / G)
+      bulk_copy_g2s(slots.at(warp * S + stage), bulk_src + static_cast<size_t>(q_issue) * 2048, 2048, bar0 + stage * 8, pol_w);
+    ++q_issue;
+  };
+  // Before pdl_wait() only the weight: the first units (or groups), the first group's scale data, the table.
+  if constexpr (kBulk) {
+    if (lane == 0) {
+#pragma unroll
+      for (int i = 0; i < S; ++i) mbar_init(bar0 + i * 8, 1);
+      mbar_init_fence();
+    }
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < S; ++i) bulk_issue(i);
+  } else {
+#pragma unroll
+    for (int i = 0; i < AHEAD; ++i)
+      if (i < n) wq[i] = ld_stream_v4(wp + i * 512, pol_w);
   }
+  load_pre(0);
+  load_pre(1);
   fill_decode_tables<F::kLut>(p, tid, W * 32, table, kWide ? 64 : 32, dmap);
   const uint32_t lut_lane = smem_addr(table) + lane * 4;  // this lane's copy of entry 0
 
@@ -174,6 +214,8 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
   };
 
   int left = n;  // units left from the current group's first
+  int stage = 0;  // kBulk: the current group's stage, and the parity of its barrier's current phase
+  uint32_t phase = 0;
   // One group of G units; P: its parity (the ring slot of unit j is (P * G + j) % R, its scale
   // data slot P).
   auto group = [&](auto parity) {
@@ -182,9 +224,17 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
     F::decode(p, dmap, rt, pre[P], scl, false);
     load_pre(P);  // the group after the next
     const uint16_t* const xnext = u + G == ku ? xrow : xp + G * 64;  // the next group's activations
+    uint4 wstage[kBulk ? G : 1];  // kBulk: the group's weights, read from its stage at once
+    if constexpr (kBulk) {
+      mbar_wait(bar0 + stage * 8, phase);
+      const uint32_t at = slots.at(warp * S + stage) + lane * 16;
+#pragma unroll
+      for (int j = 0; j < G; ++j) wstage[j] = lds_v4(at + j * 512);
+    }
 #pragma unroll
     for (int j = 0; j < G; ++j) {
-      if (j + AHEAD < left) wq[(P * G + j + AHEAD) % R] = ld_stream_v4(wp + (j + AHEAD) * 512, pol_w);
+      if constexpr (!kBulk)
+        if (j + AHEAD < left) wq[(P * G + j + AHEAD) % R] = ld_stream_v4(wp + (j + AHEAD) * 512, pol_w);
       if (j + XAHEAD < left) load_x((j + XAHEAD) % XR, j + XAHEAD < G ? xp + (j + XAHEAD) * 64 : xnext + (j + XAHEAD - G) * 64);
       uint32_t su_[F::kScl];
 #pragma unroll
@@ -193,7 +243,7 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
       float sc[F::kSG][2];
       uint32_t zm[2];
       F::unpack(p, su_, sc, zm);
-      const uint4 w4 = wq[(P * G + j) % R];
+      const uint4 w4 = kBulk ? wstage[j] : wq[(P * G + j) % R];
       const uint32_t wd[4] = {w4.x, w4.y, w4.z, w4.w};
       float d[4];
 #pragma unroll
@@ -216,6 +266,14 @@ __global__ void __launch_bounds__(W * 32, WARPS_PER_SM / W) gemv_w4_run_kernel(c
           acc[2] = fmaf(d[2], sc[sg][1], acc[2]);
           acc[3] = fmaf(d[3], sc[sg][1], acc[3]);
         }
+      }
+    }
+    if constexpr (kBulk) {  // every lane has used its words of the stage: hand it to the next group
+      __syncwarp();
+      bulk_issue(stage);
+      if (++stage == S) {
+        stage = 0;
+        phase ^= 1u;
       }
     }
     wp += G * 512;
@@ -299,7 +357,7 @@ Status gemv_w4_run_launch(void (*kernel)(W4KernelParams), int config, W4KernelPa
   p.splits = 1;
   const size_t ws_bytes = static_cast<size_t>(blocks) * c.warps * 2 * 4 * 32 * sizeof(float);
   NB_TRY(s.scratch(ws_bytes, static_cast<size_t>(p.n16), &p.ws, &p.counters));
-  const size_t smem = c.wide && F::kLut ? kGemvWideTableSmem : 0;
+  const size_t smem = gemv_run_smem_bytes(c, F::kLut);
   if (smem > 0) {
     // Above the 48 KB default: asked once per kernel (one GPU model per process, as the v4 launch).
     static std::array<std::atomic<bool>, kGemvConfigCount> allowed{};

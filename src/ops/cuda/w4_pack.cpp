@@ -290,11 +290,15 @@ bool gemv_config_fits(int config, int m) {
   return config >= 0 && config < kGemvConfigCount && kGemvConfigs[config].nt == gemv_nt_for(m);
 }
 bool gemv_config_runs_on(int config, const DeviceInfo& d) {
-  return config >= 0 && config < kGemvConfigCount && (kGemvConfigs[config].wg == 0 || (d.cc_major == 9 && d.cc_minor == 0));
+  if (config < 0 || config >= kGemvConfigCount) return false;
+  const GemvConfig& c = kGemvConfigs[config];  // wgmma and the bulk copy engine: sm_90 only
+  return (c.wg == 0 && c.bulk == 0) || (d.cc_major == 9 && d.cc_minor == 0);
 }
 std::string gemv_config_name(int config) {
   const GemvConfig& c = kGemvConfigs[config];
-  if (c.run > 0) return fmt::format("nt{}_w{}_a{}_x{}_run{}{}", c.nt, c.warps, c.ahead, c.xahead, c.run, c.wide ? "_wide" : "");
+  if (c.run > 0)
+    return fmt::format("nt{}_w{}_a{}_x{}_run{}{}{}", c.nt, c.warps, c.ahead, c.xahead, c.run, c.wide ? "_wide" : "",
+                       c.bulk ? fmt::format("_bulk{}", c.bulk) : "");
   if (c.wg > 0) return fmt::format("nt{}_w{}_a{}_wg", c.nt, c.warps, c.ahead);
   return fmt::format("nt{}_w{}_rt{}_a{}_x{}_c{}{}{}{}{}{}", c.nt, c.warps, c.rt, c.ahead, c.xahead, c.chains, c.fold ? "_fold" : "",
                      c.pf ? fmt::format("_pf{}", c.pf) : "", c.rd ? fmt::format("_rd{}", c.rd) : "",
@@ -317,7 +321,7 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
     const int i = e ? std::atoi(e) : -1;
     return i > 0 && i < kGemvConfigCount && kGemvConfigs[i].run > 0 ? i : 58;
   }();
-  if (d.hopper() && gemv_run_wanted(f, m, n, k)) return run_entry;
+  if (d.hopper() && gemv_run_wanted(d, f, m, n, k)) return run_entry;
   if (gemv_wg_wanted(d, m, n, k)) return 51;  // the warpgroup (wgmma) kernel at 17-32 rows (below)
   // INT4 and MXFP4 at one row on sm_90, every layer but the wide gate|up ones (N >= 3K): entry 5
   // (4 warps, weights 3 and activations 2 units ahead, no K split in the block). In the session-3
@@ -338,13 +342,23 @@ int gemv_default_config(const DeviceInfo& d, W4Format f, int m, int64_t n, int64
 // costs more than it saves, and INT4 (no table lookups) runs faster on the v4 kernel's 32 warps
 // per SM everywhere. Chosen from one H200 sweep (bench/results/gemv_run_*_NVIDIA-H200_2026-11-21*,
 // docs/kernels.md "Session 4"). NIBBLE_GEMV_RUN=0 turns it off (A/B runs).
-bool gemv_run_wanted(W4Format f, int m, int64_t n, int64_t k) {
+// Also at one row wherever the v4 default's grid spills into a second wave (session 15): NF4's entry
+// 37 runs one row tile a block and, held to 64 registers by its launch bounds, 4 blocks a SM, so
+// from 4 * SMs row tiles of 16 up (Llama-3.3-70B and Qwen3-32B qkv: 640 tiles on 132 SMs) its last
+// wave is mostly empty, the cost the persistent kernel does not have. Same H200 call, run kernel
+// against entry 37: 70B qkv 0.609 / 0.527 of the floor, Qwen3 qkv 0.501 / 0.467, while on the layers
+// of one v4 wave entry 37 kept its lead (70B o 0.663 / 0.578, Llama-3-8B down 0.566 / 0.495).
+bool gemv_run_wanted(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t k) {
   static const bool off = [] {
     const char* e = std::getenv("NIBBLE_GEMV_RUN");
     return e != nullptr && std::strcmp(e, "0") == 0;
   }();
-  const int64_t min_nk = m == 1 ? 100'000'000 : 40'000'000;
-  return !off && m <= 8 && f != W4Format::kInt4 && n * k >= min_nk && k % 256 == 0;
+  if (off || m > 8 || f == W4Format::kInt4 || k % 256 != 0) return false;
+  if (n * k >= (m == 1 ? 100'000'000 : 40'000'000)) return true;
+  const GemvConfig& v4 = kGemvConfigs[gemv_v4_default_config(d, f, m)];
+  if (m != 1 || v4.nt != 1 || v4.warps < 8) return false;  // only there are its blocks a SM known
+  const int64_t blocks = (w4_n16(n) * std::max(1, v4.kw) + v4.warps * v4.rt - 1) / (v4.warps * v4.rt);
+  return blocks > static_cast<int64_t>(1024 / (32 * v4.warps)) * d.sm_count;
 }
 
 // Entry 51 (the warpgroup kernel, gemv_w4_wg.cuh: two warpgroups of 64 rows a block, wgmma on
