@@ -145,6 +145,18 @@ constexpr size_t gemv_run_smem_bytes(const GemvConfig& c, bool lut) {
 }
 inline constexpr int kGemvConfigCount = sizeof(kGemvConfigs) / sizeof(kGemvConfigs[0]);
 
+// The v4 kernel's blocks along N: each block holds warps / kw row-tile groups of rt 16-row tiles.
+constexpr int64_t gemv_v4_row_blocks(const GemvConfig& c, int64_t n16) {
+  const int64_t tiles = c.warps / (c.kw > 1 ? c.kw : 1) * c.rt;
+  return (n16 + tiles - 1) / tiles;
+}
+// The resident blocks a SM the v4 kernel's launch bounds ask for: M <= 8 with 8 or more warps a
+// block, and the register decode of the table formats, are held to 64 registers (8-warp blocks: 4
+// a SM, where one register more would leave 3); 1 (no register cap) otherwise.
+constexpr int gemv_v4_min_blocks_per_sm(int nt, int warps, bool reg_decode) {
+  return nt == 1 && (warps >= 8 || reg_decode) ? 1024 / (warps * 32) : 1;
+}
+
 constexpr int gemv_nt_for(int m) { return m <= 8 ? 1 : m <= 16 ? 2 : 4; }
 
 // Defaults per format (NF4, INT4, MXFP4) and n-tile count (index = nt / 2: 1 -> 0, 2 -> 1,

@@ -429,9 +429,8 @@ __device__ __forceinline__ void fill_decode_tables(const W4KernelParams& p, int 
 }
 
 template <class F, int NT, int W, int RT, int AHEAD, int XAHEAD, int CHAINS, int FOLD, int PF, int RD, int KW, int XS>
-// M <= 8 with 8 or more warps a block, and the register decode, are held to 64 registers: one
-// register more costs a resident block per SM (8-warp blocks: 4 -> 3 per SM).
-__global__ void __launch_bounds__(W * 32, (NT == 1 && (W >= 8 || (RD > 0 && F::kLut))) ? 1024 / (W * 32) : 1)
+// The register cap: gemv_v4_min_blocks_per_sm (gemv_config.h), which the default rules rely on too.
+__global__ void __launch_bounds__(W * 32, gemv_v4_min_blocks_per_sm(NT, W, RD > 0 && F::kLut))
     gemv_w4_kernel(const __grid_constant__ W4KernelParams p) {
   // Programmatic dependent launch (common.cuh). Everything up to pdl_wait() below reads only the
   // weight (no earlier kernel writes it): the register prologue, the L2 prefetch, the decode table.
@@ -904,7 +903,7 @@ Status gemv_w4_launch(const W4Device& w, const uint16_t* x, int m, uint16_t* y, 
   // split. docs/kernels.md, item 5.)
   // With kw > 1 the block's warps already split its K range kw ways (still >= 8 units per warp).
   const int kw = std::max(1, c.kw);
-  const int blocks_n = ceil_div(p.n16, c.warps / kw * c.rt);
+  const int blocks_n = static_cast<int>(gemv_v4_row_blocks(c, p.n16));
   const int wave = per_sm * s.info().sm_count;
   int splits = std::max(1, wave / blocks_n);
   splits = std::min({splits, std::max(1, p.ku / (8 * kw)), 32});

@@ -356,9 +356,9 @@ bool gemv_run_wanted(const DeviceInfo& d, W4Format f, int m, int64_t n, int64_t 
   if (off || m > 8 || f == W4Format::kInt4 || k % 256 != 0) return false;
   if (n * k >= (m == 1 ? 100'000'000 : 40'000'000)) return true;
   const GemvConfig& v4 = kGemvConfigs[gemv_v4_default_config(d, f, m)];
-  if (m != 1 || v4.nt != 1 || v4.warps < 8) return false;  // only there are its blocks a SM known
-  const int64_t blocks = (w4_n16(n) * std::max(1, v4.kw) + v4.warps * v4.rt - 1) / (v4.warps * v4.rt);
-  return blocks > static_cast<int64_t>(1024 / (32 * v4.warps)) * d.sm_count;
+  const int per_sm = gemv_v4_min_blocks_per_sm(v4.nt, v4.warps, v4.rd > 0 && f != W4Format::kInt4);
+  if (m != 1 || per_sm <= 1) return false;  // only where the register cap pins its blocks a SM
+  return gemv_v4_row_blocks(v4, w4_n16(n)) > static_cast<int64_t>(per_sm) * d.sm_count;
 }
 
 // Entry 51 (the warpgroup kernel, gemv_w4_wg.cuh: two warpgroups of 64 rows a block, wgmma on
